@@ -1,0 +1,1 @@
+export { ExitCode, StekError } from './errors.js';
