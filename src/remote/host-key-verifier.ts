@@ -1,0 +1,148 @@
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { OperationError, type StekError } from '../errors.js';
+import { ConnectError, HostKeyError, formatHostPort } from './errors.js';
+import { knownHostsName } from './host-patterns.js';
+import { describeFsError } from './ssh-auth.js';
+import { checkHostKey, fingerprintOf, formatKnownHostsLine, keyTypeOf } from './known-hosts.js';
+
+export interface HostKeyVerifier {
+  /** ssh2's `hostVerifier`: called with the raw key blob; answers through `done`. */
+  verify(keyBlob: Buffer, done: (accepted: boolean) => void): void;
+  /** Why the key was refused, once `verify` said no. */
+  readonly refusal: StekError | undefined;
+}
+
+export interface VerifierOptions {
+  node: string;
+  host: string;
+  port: number;
+  /** Path of the known_hosts file, and its text when the connection started ('' if missing). */
+  file: string;
+  text: string;
+  /** Record an unknown key and proceed (never for a changed or revoked key). */
+  acceptNew: boolean;
+}
+
+/** The known_hosts text, or '' when the file does not exist (every key is then unknown). */
+export async function readKnownHosts(node: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw new ConnectError(node, `cannot read known_hosts file ${file}: ${describeFsError(err)}`);
+  }
+}
+
+export function createHostKeyVerifier(opts: VerifierOptions): HostKeyVerifier {
+  let refusal: StekError | undefined;
+  // ssh2 asks again at every re-key: a key recorded once must then match.
+  let text = opts.text;
+  const decide = async (keyBlob: Buffer): Promise<boolean> => {
+    const keyType = keyTypeOf(keyBlob) ?? 'unknown-key-type';
+    const check = checkHostKey(text, opts.host, opts.port, keyType, keyBlob);
+    if (check.status === 'match') return true;
+    const presented = { keyType, fingerprint: fingerprintOf(keyBlob) };
+    if (check.status === 'unknown' && opts.acceptNew) {
+      const line = formatKnownHostsLine(opts.host, opts.port, keyType, keyBlob);
+      await appendKnownHostsLine(opts.node, opts.file, line);
+      text = `${text}\n${line}\n`;
+      return true;
+    }
+    refusal = hostKeyRefusal(opts, check.status, presented, check.lines ?? [], check.expected);
+    return false;
+  };
+  return {
+    verify(keyBlob, done) {
+      decide(keyBlob).then(done, (err: unknown) => {
+        refusal =
+          err instanceof OperationError
+            ? err
+            : new ConnectError(opts.node, `cannot check the host key: ${String(err)}`);
+        done(false);
+      });
+    },
+    get refusal() {
+      return refusal;
+    },
+  };
+}
+
+/** Appends one line, creating the file (0600) and its directory (0700) when missing. */
+async function appendKnownHostsLine(node: string, file: string, line: string): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const current = await readFile(file, 'utf8').catch(() => '');
+    const separator = current.length > 0 && !current.endsWith('\n') ? '\n' : '';
+    await appendFile(file, `${separator}${line}\n`, { mode: 0o600 });
+  } catch (err) {
+    throw new ConnectError(
+      node,
+      `cannot record the new host key in ${file}: ${describeFsError(err)}`,
+    );
+  }
+}
+
+function hostKeyRefusal(
+  opts: VerifierOptions,
+  status: 'unknown' | 'changed' | 'revoked',
+  presented: { keyType: string; fingerprint: string },
+  lines: number[],
+  expected: string[] | undefined,
+): HostKeyError {
+  const where = formatHostPort(opts.host, opts.port);
+  const name = knownHostsName(opts.host, opts.port);
+  const key = `${presented.keyType} key ${presented.fingerprint}`;
+  const details = { host: opts.host, port: opts.port, status, fingerprint: presented.fingerprint };
+  if (status === 'unknown') {
+    const portFlag = opts.port === 22 ? '' : `-p ${opts.port} `;
+    return new HostKeyError(
+      details,
+      `host key of ${where} is not known: the node presented ${key}, which ${opts.file} does not list for ${name}; nothing was run. ` +
+        `Confirm the fingerprint with the node's administrator, then add the key with ssh-keyscan or rerun with --accept-new.`,
+      `ssh-keyscan ${portFlag}-t ${keyscanType(presented.keyType)} ${opts.host} >> ${opts.file}` +
+        ` (then compare: ssh-keygen -lf ${opts.file})`,
+    );
+  }
+  const at = lines.length > 0 ? ` line ${lines.join(', ')}` : '';
+  if (status === 'revoked') {
+    return new HostKeyError(
+      details,
+      `host key of ${where} is revoked: the node presented ${key}, which ${opts.file}${at} marks @revoked; nothing was run.`,
+      'A revoked key is never accepted. Give the node a new host key and record that one.',
+    );
+  }
+  const recorded = expected && expected.length > 0 ? ` (recorded: ${expected.join(', ')})` : '';
+  return new HostKeyError(
+    details,
+    `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${where}: the node presented ${key}, but ${opts.file}${at} records another host key for ${name}${recorded}. ` +
+      `Someone could be intercepting the connection (man-in-the-middle), or the node's host key was replaced. Nothing was run; --accept-new does not apply to changed keys.`,
+    `If the new key is legitimate (check its fingerprint out of band), remove the old entry with: ssh-keygen -f ${opts.file} -R '${name}', then add the new one.`,
+  );
+}
+
+/** ssh-keyscan's -t names. */
+function keyscanType(keyType: string): string {
+  if (keyType === 'ssh-ed25519') return 'ed25519';
+  if (keyType === 'ssh-rsa') return 'rsa';
+  if (keyType.startsWith('ecdsa-')) return 'ecdsa';
+  return keyType;
+}
+
+/**
+ * ssh asks the server for the host key types it already knows for the host before any other
+ * (sshconnect.c order_hostkeyalgs); without that, a node known by its RSA key would present its
+ * Ed25519 key, which counts as changed. Nothing is removed from the offer, only reordered.
+ */
+export function hostKeyAlgorithmOrder(
+  knownTypes: string[],
+): { remove: string[]; prepend: string[] } | undefined {
+  const algorithms = knownTypes.flatMap((type) => {
+    if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+    if (type === 'ssh-ed25519' || /^ecdsa-sha2-nistp(256|384|521)$/.test(type)) return [type];
+    return [];
+  });
+  if (algorithms.length === 0) return undefined;
+  // ssh2 applies `remove` then `prepend` in key order; prepending alone skips listed names.
+  return { remove: algorithms, prepend: algorithms };
+}

@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeSpec } from '../inventory/types.js';
+import { ConnectError, formatHostPort } from './errors.js';
+import type { AuthMethod } from './ssh2-types.js';
+
+/** How a node's login is attempted, and what to name when it fails. */
+export interface AuthPlan {
+  /** Merged into the connect config: either one private key, or an ordered list of methods. */
+  config: { privateKey: string } | { authHandler: AuthMethod[] };
+  /** What will be tried, in plain words, for the "authentication failed" message. */
+  tried: string[];
+  /** The identity file whose text is in `config.privateKey`, if any. */
+  identityFile: string | undefined;
+}
+
+const defaultKeyNames = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+/**
+ * node.ssh.identityFile when set (through ssh-agent if that file is encrypted: stekctl never
+ * asks for passphrases); otherwise ssh-agent via SSH_AUTH_SOCK, then the unencrypted default
+ * keys of ~/.ssh that exist, in ssh's order.
+ */
+export async function planAuth(
+  node: NodeSpec,
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): Promise<AuthPlan> {
+  const user = node.ssh.user;
+  const agent = env.SSH_AUTH_SOCK ? env.SSH_AUTH_SOCK : undefined;
+  const where = formatHostPort(node.host, node.ssh.port);
+  const file = node.ssh.identityFile;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ConnectError(
+        node.name,
+        `cannot connect to ${where}: cannot read identity file ${file}: ${describeFsError(err)}`,
+      );
+    }
+    if (!isEncryptedPrivateKey(text)) {
+      return { config: { privateKey: text }, tried: [file], identityFile: file };
+    }
+    if (agent === undefined) {
+      throw new ConnectError(
+        node.name,
+        `cannot connect to ${where}: identity file ${file} is encrypted and no ssh-agent is available (SSH_AUTH_SOCK is not set)`,
+        `Load the key into ssh-agent (ssh-add ${file}) and export SSH_AUTH_SOCK, or use an unencrypted key kept where only the operator can read it.`,
+      );
+    }
+    return {
+      config: { authHandler: [{ type: 'agent', username: user, agent }] },
+      tried: [`ssh-agent (${file} is encrypted)`],
+      identityFile: undefined,
+    };
+  }
+  const methods: AuthMethod[] = [];
+  const tried: string[] = [];
+  if (agent !== undefined) {
+    methods.push({ type: 'agent', username: user, agent });
+    tried.push('ssh-agent');
+  }
+  for (const name of defaultKeyNames) {
+    const path = join(home, '.ssh', name);
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined || isEncryptedPrivateKey(text)) continue;
+    methods.push({ type: 'publickey', username: user, key: text });
+    tried.push(path);
+  }
+  if (methods.length === 0) {
+    throw new ConnectError(
+      node.name,
+      `cannot connect to ${where}: no SSH credentials: no identity file is set, SSH_AUTH_SOCK is not set and ${home}/.ssh holds no unencrypted ${defaultKeyNames.join(', ')}`,
+      'Set ssh.identityFile in the inventory, or start ssh-agent and add the key.',
+    );
+  }
+  return { config: { authHandler: methods }, tried, identityFile: undefined };
+}
+
+/**
+ * True for private keys that need a passphrase: OpenSSH's own format (cipher name other than
+ * "none"), PEM with `Proc-Type: 4,ENCRYPTED`, encrypted PKCS#8, and PuTTY keys.
+ */
+export function isEncryptedPrivateKey(text: string): boolean {
+  if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) return true;
+  if (/^Proc-Type:[ \t]*4,ENCRYPTED/m.test(text)) return true;
+  const putty = /^Encryption:[ \t]*(\S+)/m.exec(text);
+  if (putty) return putty[1] !== 'none';
+  const openssh =
+    /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text);
+  if (!openssh) return false;
+  const blob = Buffer.from((openssh[1] ?? '').replace(/\s+/g, ''), 'base64');
+  const magic = 'openssh-key-v1\0';
+  if (blob.length < magic.length + 4 || blob.toString('latin1', 0, magic.length) !== magic) {
+    return false;
+  }
+  const length = blob.readUInt32BE(magic.length);
+  const cipher = blob.toString('latin1', magic.length + 4, magic.length + 4 + length);
+  return cipher !== 'none';
+}
+
+/** An fs error in plain words (no stack, no errno number). */
+export function describeFsError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory';
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}

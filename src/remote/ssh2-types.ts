@@ -1,0 +1,24 @@
+/**
+ * The few parts of ssh2's Client and Channel that stekctl uses. node-ssh hands out its ssh2
+ * Client untyped (ssh2 ships no declarations), so these describe what ssh2 1.x provides.
+ */
+import type { EventEmitter } from 'node:events';
+
+export interface Ssh2Client extends EventEmitter {
+  exec(command: string, callback: (err: Error | undefined, channel: Ssh2Channel) => void): void;
+  end(): void;
+  destroy(): void;
+}
+
+export interface Ssh2Channel extends EventEmitter {
+  readonly stderr: EventEmitter;
+  end(data?: string | Buffer): void;
+  close(): void;
+  readonly outgoing?: { id?: number; state?: string };
+  readonly _client?: { _protocol?: { signal?: (id: number, name: string) => void } };
+}
+
+/** One entry of ssh2's `authHandler` list, tried in order. */
+export type AuthMethod =
+  | { type: 'publickey'; username: string; key: string }
+  | { type: 'agent'; username: string; agent: string };
