@@ -1,0 +1,29 @@
+export { ProbeError, type ProbeErrorCode } from './probe-error.js';
+export { formatAddress, toProbeTarget, type ProbeTarget } from './probe-target.js';
+export {
+  offerTicket,
+  takeTicket,
+  type ProbeCallOptions,
+  type ResumeResult,
+  type TicketSample,
+} from './tls-probe.js';
+export {
+  createRandomRng,
+  createSeededRng,
+  planProbes,
+  shuffle,
+  type ProbePair,
+  type Rng,
+} from './probe-plan.js';
+export { describeFailure, probePool, type PoolProbeOptions } from './verify-pool.js';
+export type * from './report-types.js';
+export {
+  checkTicketsRejected,
+  checkTicketsResume,
+  confirmKeyEverywhere,
+  takeTickets,
+  type KeyConfirmation,
+  type RotationCheckOptions,
+  type TicketCheck,
+  type TicketSet,
+} from './rotation-checks.js';

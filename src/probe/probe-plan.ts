@@ -1,0 +1,64 @@
+import { randomInt } from 'node:crypto';
+
+/** Offer the ticket issued by `from` to `to`. */
+export interface ProbePair {
+  from: string;
+  to: string;
+}
+
+/** A source of numbers in [0, 1). */
+export type Rng = () => number;
+
+/** A deterministic generator (mulberry32) for reproducible plans in tests and `--seed`. */
+export function createSeededRng(seed: number): Rng {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A generator backed by the system CSPRNG, so that plans differ between runs. */
+export function createRandomRng(): Rng {
+  return () => randomInt(0, 2 ** 47) / 2 ** 47;
+}
+
+/** Fisher-Yates on a copy. */
+export function shuffle<T>(items: readonly T[], rng: Rng): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(rng() * (i + 1)));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/**
+ * Which tickets to offer where. Up to `matrixMax` nodes: every node's ticket at every node,
+ * itself included (N x N). Larger pools get 2N probes: the nodes are put in a random cycle and
+ * each node's ticket is offered to itself and to its successor, so every node both resumes its
+ * own ticket and accepts a foreign one; the cycle changes from run to run, so over several runs
+ * every pair gets exercised. The order of the returned pairs is shuffled too, so that no node
+ * always receives the first or the last probes.
+ */
+export function planProbes(nodes: readonly string[], matrixMax: number, rng: Rng): ProbePair[] {
+  const unique = [...new Set(nodes)];
+  let pairs: ProbePair[];
+  if (unique.length <= matrixMax) {
+    pairs = unique.flatMap((from) => unique.map((to) => ({ from, to })));
+  } else {
+    const cycle = shuffle(unique, rng);
+    pairs = cycle.flatMap((from, i) =>
+      cycle.length > 1
+        ? [
+            { from, to: from },
+            { from, to: cycle[(i + 1) % cycle.length] as string },
+          ]
+        : [{ from, to: from }],
+    );
+  }
+  return shuffle(pairs, rng);
+}

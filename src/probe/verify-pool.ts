@@ -1,0 +1,206 @@
+import type { TlsVersion } from '../inventory/types.js';
+import { OperationError } from '../errors.js';
+import { diagnose } from './diagnose.js';
+import { ProbeError } from './probe-error.js';
+import { createRandomRng, createSeededRng, planProbes } from './probe-plan.js';
+import type {
+  DiagnosticCode,
+  NodeTicketReport,
+  OfferReport,
+  PoolProbeReport,
+  ProbeFailure,
+  VersionReport,
+} from './report-types.js';
+import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
+import { offerTicket, takeTicket, type ResumeResult, type TicketSample } from './tls-probe.js';
+import type { ProbeTarget } from './probe-target.js';
+
+export interface PoolProbeOptions {
+  versions: TlsVersion[];
+  /** Pools up to this many nodes are probed N x N; larger ones with 2N probes. */
+  matrixMax: number;
+  /** Connections open at once. */
+  concurrency: number;
+  /** Bound on the whole verification; what is unfinished by then is reported as timed out. */
+  deadlineMs: number;
+  /** Key ids the pool's ring holds, if known. */
+  ringKeyIds?: string[];
+  /** The key every node must encrypt with, if known. */
+  expectedKeyId?: string;
+  /** Makes the probe plan reproducible. */
+  seed?: number;
+  /** Ends the verification early, as if the deadline had passed. */
+  signal?: AbortSignal;
+}
+
+/** How a probe failure reads in a report. */
+export function describeFailure(error: unknown): ProbeFailure {
+  if (error instanceof ProbeError) {
+    const code: DiagnosticCode = error.code === 'no-ticket' ? 'no-tickets' : error.code;
+    return error.hint === undefined
+      ? { code, message: error.message }
+      : { code, message: error.message, hint: error.hint };
+  }
+  return { code: 'tls-error', message: error instanceof Error ? error.message : String(error) };
+}
+
+function timedOut(what: string, budget: string): ProbeFailure {
+  return { code: 'timeout', message: `${what}: not finished within ${budget}` };
+}
+
+function toTicketReport(
+  node: string,
+  outcome: TaskOutcome<TicketSample>,
+  deadlineMs: number,
+): NodeTicketReport {
+  if (outcome.status === 'timed-out') {
+    const budget = `half the pool's deadline (${Math.round(deadlineMs / 2)} ms)`;
+    return { node, issued: false, error: timedOut(`${node}: full handshake`, budget) };
+  }
+  if (outcome.status === 'failed')
+    return { node, issued: false, error: describeFailure(outcome.error) };
+  const s = outcome.value;
+  const report: NodeTicketReport = { node, issued: s.session !== undefined };
+  if (s.keyId !== undefined) report.keyId = s.keyId;
+  if (s.certFingerprint) report.certFingerprint = s.certFingerprint;
+  if (s.ticketLifetimeHint !== undefined) report.ticketLifetimeHint = s.ticketLifetimeHint;
+  if (s.stateful) report.stateful = true;
+  return report;
+}
+
+function toOfferReport(
+  base: OfferReport,
+  outcome: TaskOutcome<ResumeResult>,
+  deadlineMs: number,
+): OfferReport {
+  if (outcome.status === 'timed-out') {
+    const budget = `the pool's deadline (${deadlineMs} ms)`;
+    return { ...base, error: timedOut(`${base.to}: offering ${base.from}'s ticket`, budget) };
+  }
+  if (outcome.status === 'failed') return { ...base, error: describeFailure(outcome.error) };
+  const r = outcome.value;
+  const report: OfferReport = { ...base, reused: r.reused };
+  if (r.keyId !== undefined) report.issuedKeyId = r.keyId;
+  return report;
+}
+
+/**
+ * Proves that every node of a pool resumes the tickets of the others: one full handshake per
+ * node and version to take a ticket, then the tickets offered across the pool (N x N up to
+ * `matrixMax` nodes, 2N otherwise; see planProbes). Never throws for what a node does; every
+ * failure is in the report. Bounded by `deadlineMs` overall and each target's timeout.
+ */
+export async function probePool(
+  pool: string,
+  targets: ProbeTarget[],
+  opts: PoolProbeOptions,
+): Promise<PoolProbeReport> {
+  const names = targets.map((t) => t.node);
+  if (new Set(names).size !== names.length) {
+    throw new OperationError(`pool ${pool}: two probe targets share a node name`);
+  }
+  const started = Date.now();
+  const deadline = createDeadline(opts.deadlineMs, opts.signal);
+  const byName = new Map(targets.map((t) => [t.node, t]));
+  const rng = opts.seed === undefined ? createRandomRng() : createSeededRng(opts.seed);
+
+  try {
+    const takeJobs = opts.versions.flatMap((version) =>
+      targets.map((target) => ({ version, target })),
+    );
+    // Half the time at most for taking tickets, so that a hanging node cannot starve the offers.
+    const takeDeadline = createDeadline(opts.deadlineMs / 2, deadline.signal);
+    const takeOutcomes = await runBounded(
+      takeJobs.map(
+        ({ version, target }) =>
+          (signal) =>
+            takeTicket(target, version, { signal }),
+      ),
+      opts.concurrency,
+      takeDeadline.signal,
+    ).finally(() => takeDeadline.dispose());
+    const samples = new Map<string, TicketSample>();
+    const versions: VersionReport[] = opts.versions.map((version) => ({ version, nodes: [] }));
+    takeJobs.forEach(({ version, target }, i) => {
+      const outcome = takeOutcomes[i] as TaskOutcome<TicketSample>;
+      if (outcome.status === 'done') samples.set(`${version} ${target.node}`, outcome.value);
+      versions
+        .find((v) => v.version === version)
+        ?.nodes.push(toTicketReport(target.node, outcome, opts.deadlineMs));
+    });
+
+    const offerJobs: { base: OfferReport; run?: (signal: AbortSignal) => Promise<ResumeResult> }[] =
+      [];
+    for (const v of versions) {
+      const takes = new Map(v.nodes.map((t) => [t.node, t]));
+      for (const { from, to } of planProbes(names, opts.matrixMax, rng)) {
+        const sample = samples.get(`${v.version} ${from}`);
+        const base: OfferReport = { from, to, version: v.version, reused: false };
+        if (sample?.keyId !== undefined) base.offeredKeyId = sample.keyId;
+        const fromTake = takes.get(from);
+        const toTake = takes.get(to);
+        const target = byName.get(to) as ProbeTarget;
+        if (!sample?.session) {
+          const why = fromTake?.error ?? {
+            code: 'no-tickets' as const,
+            message: `${from} issued no ${v.version} ticket to offer`,
+          };
+          offerJobs.push({ base: { ...base, skipped: true, error: why } });
+        } else if (toTake?.error) {
+          offerJobs.push({ base: { ...base, skipped: true, error: toTake.error } });
+        } else {
+          offerJobs.push({
+            base,
+            run: (signal) => offerTicket(target, v.version, sample, { signal }),
+          });
+        }
+      }
+    }
+    const runnable = offerJobs.filter((j) => j.run !== undefined);
+    const offerOutcomes = await runBounded(
+      runnable.map((j) => j.run as (signal: AbortSignal) => Promise<ResumeResult>),
+      opts.concurrency,
+      deadline.signal,
+    );
+    const outcomeOf = new Map(
+      runnable.map((j, i) => [j, offerOutcomes[i] as TaskOutcome<ResumeResult>]),
+    );
+    const rawOffers = offerJobs.map((j) => {
+      const outcome = outcomeOf.get(j);
+      return outcome ? toOfferReport(j.base, outcome, opts.deadlineMs) : j.base;
+    });
+
+    const { offers, nodes, diagnostics } = diagnose({
+      nodes: names,
+      versions,
+      offers: rawOffers,
+      ringKeyIds: opts.ringKeyIds,
+      expectedKeyId: opts.expectedKeyId,
+    });
+    const encrypting = new Set<string>();
+    for (const v of versions) for (const t of v.nodes) if (t.keyId) encrypting.add(t.keyId);
+    for (const o of offers) if (o.issuedKeyId) encrypting.add(o.issuedKeyId);
+    const resumed = offers.filter((o) => o.reused).length;
+
+    return {
+      pool,
+      ok: nodes.length > 0 && nodes.every((n) => n.ok),
+      startedAt: new Date(started).toISOString(),
+      durationMs: Date.now() - started,
+      plan: names.length <= opts.matrixMax ? 'matrix' : 'cycle',
+      versions,
+      offers,
+      nodes,
+      encryptingKeyIds: [...encrypting].sort(),
+      diagnostics,
+      summary: {
+        probes: offers.length,
+        resumed,
+        failed: offers.length - resumed,
+        successRatio: offers.length === 0 ? 0 : resumed / offers.length,
+      },
+    };
+  } finally {
+    deadline.dispose();
+  }
+}
