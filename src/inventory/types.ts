@@ -36,7 +36,7 @@ export interface ProbeSettings {
 
 /** One node with every setting resolved (node over pool over defaults). */
 export interface NodeSpec {
-  /** Stable display name: host, or host:port when the ssh port is not 22. */
+  /** Display name: the host (hosts are unique within a pool). */
   name: string;
   host: string;
   ssh: SshSettings;

@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InventoryError } from '../errors.js';
+import { loadInventory } from './load-inventory.js';
+import { parseInventory } from './parse-inventory.js';
+
+const example = readFileSync(new URL('../../inventory.example.yaml', import.meta.url), 'utf8');
+const tokens = [
+  '[',
+  ']',
+  '{',
+  '}',
+  '- ',
+  ': ',
+  ', ',
+  '\n',
+  '\n  ',
+  '\t',
+  '&a ',
+  '*a',
+  '? ',
+  '|',
+  '>',
+  '!!binary ',
+  '!!str ',
+  '!x ',
+  '%YAML 1.2\n',
+  '---\n',
+  '...\n',
+  "'",
+  '"',
+  '#',
+  '~',
+  'null',
+  '1e999',
+  '-1',
+  '0x1F',
+  '<<: ',
+  'pools',
+  'nodes',
+  'host',
+  'server',
+  'nginx',
+  '\u0000',
+  '\u001b',
+  '\ud800',
+  '\u2028',
+  'é',
+  '\\',
+  '$(id)',
+];
+
+/** Small seeded generator so that a failing case can be replayed from its number. */
+function generator(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n;
+  };
+}
+
+function mutate(seed: number): string {
+  const random = generator(seed);
+  const pick = (n: number) => Math.floor(random(n));
+  const token = () => tokens[pick(tokens.length)] ?? '';
+  let text = example;
+  switch (seed % 4) {
+    case 0:
+      return text.slice(0, pick(text.length + 1));
+    case 1:
+      for (let i = 0, n = 1 + pick(8); i < n; i += 1) {
+        const at = pick(text.length);
+        text = `${text.slice(0, at)}${String.fromCharCode(pick(0x250))}${text.slice(at + 1)}`;
+      }
+      return text;
+    case 2:
+      for (let i = 0, n = 1 + pick(8); i < n; i += 1) {
+        const at = pick(text.length + 1);
+        text = `${text.slice(0, at)}${token()}${text.slice(at)}`;
+      }
+      return text;
+    default:
+      return Array.from({ length: pick(200) }, token).join('');
+  }
+}
+
+const pathological: Record<string, () => string> = {
+  '100k [': () => '['.repeat(100_000),
+  '1 MiB of {': () => '{'.repeat(1024 * 1024 - 1),
+  'nested flow in a value': () => `pools: ${'[{a: '.repeat(50_000)}`,
+  '100k compact sequences': () => `${'- '.repeat(100_000)}x`,
+  'deep indentation': () => Array.from({ length: 1400 }, (_, i) => `${' '.repeat(i)}a:`).join('\n'),
+  'alias bomb': () =>
+    ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+      .concat(
+        Array.from(
+          { length: 20 },
+          (_, i) =>
+            `${'bcdefghijklmnopqrstuv'[i]}: &${'bcdefghijklmnopqrstuv'[i]} [${Array(9).fill(`*${'abcdefghijklmnopqrstu'[i]}`).join(',')}]`,
+        ),
+      )
+      .concat(['pools: *v'])
+      .join('\n'),
+  'aliased node lists in many pools': () =>
+    `x: &l [${Array.from({ length: 5000 }, (_, i) => `{host: h${i}}`).join(',')}]\npools:\n${Array.from({ length: 2000 }, (_, i) => `  p${i}: {server: nginx, nodes: *l}`).join('\n')}\n`,
+  '60k keys in one mapping': () =>
+    `pools:\n${Array.from({ length: 60_000 }, (_, i) => `  p${i}: {}`).join('\n')}\n`,
+  'self-referencing alias': () =>
+    'pools: &p\n  a:\n    server: nginx\n    nodes: [{host: a}]\n    probe: *p\n',
+  'a huge quoted string': () => `pools: "${'a'.repeat(1024 * 1024 - 20)}"`,
+  'many documents': () => '---\na: 1\n'.repeat(10_000),
+};
+
+function outcome(text: string): 'parsed' | 'rejected' {
+  try {
+    parseInventory(text, 'fuzz.yaml');
+    return 'parsed';
+  } catch (error) {
+    if (error instanceof InventoryError) return 'rejected';
+    throw error;
+  }
+}
+
+describe('inventory fuzzing', () => {
+  it('parses or rejects 2000 mutations of the example, each quickly', () => {
+    const counts = { parsed: 0, rejected: 0 };
+    for (let seed = 1; seed <= 2000; seed += 1) {
+      const text = mutate(seed);
+      const started = performance.now();
+      let result: 'parsed' | 'rejected';
+      try {
+        result = outcome(text);
+      } catch (error) {
+        throw new Error(`mutation ${seed} threw ${String(error)}`, { cause: error });
+      }
+      counts[result] += 1;
+      expect(performance.now() - started, `mutation ${seed}`).toBeLessThan(500);
+    }
+    // Some mutations land in comments or values and must still load.
+    expect(counts.parsed).toBeGreaterThan(50);
+    expect(counts.rejected).toBeGreaterThan(1000);
+  });
+
+  it.each(Object.keys(pathological))('rejects %s cleanly and in bounded time', (name) => {
+    const text = pathological[name]?.() ?? '';
+    const started = performance.now();
+    expect(outcome(text)).toBe('rejected');
+    expect(performance.now() - started).toBeLessThan(3000);
+  });
+
+  it('never lets a mutated file escape as anything but InventoryError', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stekctl-fuzz-'));
+    try {
+      const original = Buffer.from(example);
+      for (let seed = 1; seed <= 100; seed += 1) {
+        const random = generator(seed);
+        const bytes = Buffer.from(original);
+        for (let i = 0; i < 4; i += 1)
+          bytes[Math.floor(random(bytes.length))] = Math.floor(random(256));
+        const path = join(dir, `m${seed}.yaml`);
+        await writeFile(path, bytes.subarray(0, Math.floor(random(bytes.length + 1))));
+        await loadInventory(path).catch((error: unknown) => {
+          if (!(error instanceof InventoryError))
+            throw new Error(`file mutation ${seed} threw ${String(error)}`);
+        });
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
