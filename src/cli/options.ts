@@ -1,0 +1,61 @@
+import { Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { loadInventory } from '../inventory/load-inventory.js';
+import type { Inventory, PoolSpec } from '../inventory/types.js';
+
+/** Options shared by the verbs that act on an inventory. */
+export interface FleetOptions {
+  inventory: string;
+  pool?: string[];
+  json?: boolean;
+  quiet?: boolean;
+  concurrency: number;
+  acceptNew?: boolean;
+}
+
+export function inventoryOption(): Option {
+  return new Option('-i, --inventory <file>', 'inventory file (YAML)').makeOptionMandatory();
+}
+
+export function poolOption(): Option {
+  return new Option('-p, --pool <name>', 'act on this pool only (repeatable)').argParser(
+    (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+  );
+}
+
+export function concurrencyOption(): Option {
+  return new Option('--concurrency <n>', 'nodes worked on at once').default(16).argParser((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1024) {
+      throw new UsageError(`--concurrency: expected a whole number from 1 to 1024, got "${v}"`);
+    }
+    return n;
+  });
+}
+
+export function acceptNewOption(): Option {
+  return new Option(
+    '--accept-new',
+    'record unknown host keys in knownHosts on first contact (a changed key is never accepted)',
+  );
+}
+
+/** Loads the inventory and picks the pools named with --pool (all when none). */
+export async function loadPools(
+  opts: Pick<FleetOptions, 'inventory' | 'pool'>,
+): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
+  const inventory = await loadInventory(opts.inventory);
+  if (!opts.pool || opts.pool.length === 0) return { inventory, pools: inventory.pools };
+  const pools: PoolSpec[] = [];
+  for (const name of opts.pool) {
+    const pool = inventory.pools.find((p) => p.name === name);
+    if (!pool) {
+      throw new UsageError(
+        `--pool ${name}: no such pool in ${inventory.path}`,
+        `pools: ${inventory.pools.map((p) => p.name).join(', ')}`,
+      );
+    }
+    if (!pools.includes(pool)) pools.push(pool);
+  }
+  return { inventory, pools };
+}

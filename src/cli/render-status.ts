@@ -1,0 +1,89 @@
+import type { Inventory } from '../inventory/types.js';
+import type { PoolReport } from '../fleet/inspect-pools.js';
+import type { RingEntry } from '../servers/types.js';
+import type { Terminal } from './terminal.js';
+
+const verdictText: Record<PoolReport['verdict'], string> = {
+  consistent: 'consistent: every node holds the same ring',
+  inconsistent: 'INCONSISTENT',
+  unmanaged: 'not bootstrapped: no managed ring, each node uses its own key (run `stekctl rotate`)',
+  incomplete: 'UNKNOWN: not every node could be read',
+};
+
+export function renderStatus(reports: PoolReport[], t: Terminal): string {
+  const out: string[] = [];
+  for (const r of reports) {
+    const color =
+      r.verdict === 'consistent' ? t.green : r.verdict === 'unmanaged' ? t.yellow : t.red;
+    out.push(`${t.bold(`pool ${r.pool}`)} (${r.server}): ${color(verdictText[r.verdict])}`);
+    for (const n of r.nodes) {
+      if (!n.state) {
+        out.push(`  ${n.node.padEnd(20)} ${t.red('unreachable')}: ${n.error ?? ''}`);
+        continue;
+      }
+      const ring = n.state.ring.length === 0 ? t.dim('no managed keys') : renderRing(n.state.ring);
+      const inc =
+        n.state.included === true
+          ? 'included'
+          : n.state.included === false
+            ? t.red('NOT included')
+            : '';
+      out.push(`  ${n.node.padEnd(20)} ${ring}${inc ? `  ${t.dim('|')} ${inc}` : ''}`);
+    }
+    for (const f of r.faults) out.push(`  ${t.red('!')} ${f.node}: ${f.reason}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function renderRing(ring: RingEntry[]): string {
+  return ring
+    .map((e) => {
+      const age = e.ageSeconds === undefined ? '' : `, ${formatAge(e.ageSeconds)}`;
+      return `${(e.keyId ?? '????????').slice(0, 12)} (${e.role}${age}${e.mode ? `, ${e.mode}` : ''})`;
+    })
+    .join('  ');
+}
+
+export function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+/** The `--json` document: everything the terminal shows, with full key ids and no key bytes. */
+export function statusDocument(inventory: Inventory, reports: PoolReport[], ok: boolean): unknown {
+  return {
+    command: 'status',
+    inventory: { path: inventory.path, sha256: inventory.sha256 },
+    ok,
+    pools: reports.map((r) => ({
+      pool: r.pool,
+      server: r.server,
+      verdict: r.verdict,
+      consistent: r.verdict === 'consistent',
+      ring: r.ring,
+      faults: r.faults,
+      nodes: r.nodes.map((n) => ({
+        node: n.node,
+        host: n.host,
+        reachable: n.reachable,
+        error: n.error,
+        included: n.state?.included,
+        keyDir: n.state?.keyDir,
+        managedFile: n.state?.managedFile,
+        ring: n.state?.ring,
+        files: n.state?.files.map((f) => ({
+          file: f.file,
+          size: f.size,
+          mode: f.mode,
+          keyId: f.keyId,
+        })),
+        problems: n.state?.problems,
+        lastRotation: n.state?.manifest?.lastRotation,
+        pending: n.state?.manifest?.pending,
+      })),
+    })),
+  };
+}

@@ -1,0 +1,60 @@
+import type { Inventory } from '../inventory/types.js';
+import type { PoolVerification } from '../fleet/verify-pools.js';
+import type { Terminal } from './terminal.js';
+
+export function renderVerification(results: PoolVerification[], t: Terminal): string {
+  const out: string[] = [];
+  for (const r of results) {
+    const p = r.probe;
+    const s = p.summary;
+    const verdict = r.ok ? t.green('ok') : t.red('FAILED');
+    const keys = p.encryptingKeyIds.map((k) => k.slice(0, 12)).join(', ') || 'none';
+    out.push(
+      `${t.bold(`pool ${r.pool}`)} (${r.server}): ${verdict}  ${s.resumed}/${s.probes} resumed ` +
+        `(${p.plan === 'matrix' ? 'every node x every node' : 'each node at itself and one other'}, ` +
+        `${p.versions.map((v) => v.version).join(' + ')}), encrypting key ${keys}, ${p.durationMs} ms`,
+    );
+    for (const v of p.versions) {
+      for (const n of v.nodes) {
+        const what = n.issued
+          ? `ticket under ${n.keyId?.slice(0, 12) ?? '?'}`
+          : t.red(n.error?.message ?? 'no ticket');
+        const cert = n.certFingerprint ? t.dim(`  cert ${n.certFingerprint.slice(0, 23)}`) : '';
+        out.push(`  ${v.version}  ${n.node.padEnd(20)} ${what}${cert}`);
+      }
+    }
+    for (const n of p.nodes.filter((x) => !x.ok)) {
+      for (const reason of n.reasons) out.push(`  ${t.red('!')} ${n.node}: ${reason}`);
+    }
+    for (const d of p.diagnostics.filter((x) => x.severity === 'warning')) {
+      out.push(`  ${t.yellow('warning:')} ${d.message}`);
+    }
+    if (p.encryptingKeyIds.length > 1 && p.nodes.every((n) => n.ok)) {
+      out.push(`  ${t.red('!')} nodes encrypt under ${p.encryptingKeyIds.length} different keys`);
+    }
+    for (const f of r.ring?.faults ?? []) out.push(`  ${t.yellow('ring:')} ${f.node}: ${f.reason}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+export function verifyDocument(
+  inventory: Inventory,
+  results: PoolVerification[],
+  ok: boolean,
+): unknown {
+  return {
+    command: 'verify',
+    inventory: { path: inventory.path, sha256: inventory.sha256 },
+    ok,
+    pools: results.map((r) => ({
+      pool: r.pool,
+      server: r.server,
+      ok: r.ok,
+      ring: r.ring
+        ? { verdict: r.ring.verdict, keyIds: r.ring.ring, faults: r.ring.faults }
+        : undefined,
+      probe: r.probe,
+    })),
+  };
+}

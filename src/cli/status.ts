@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../errors.js';
+import { closeSessions } from '../remote/session-pool.js';
+import { inspectPools, type SessionMap } from '../fleet/inspect-pools.js';
+import {
+  acceptNewOption,
+  concurrencyOption,
+  inventoryOption,
+  loadPools,
+  poolOption,
+  type FleetOptions,
+} from './options.js';
+import { renderStatus, statusDocument } from './render-status.js';
+import { createTerminal } from './terminal.js';
+
+export function registerStatus(program: Command, run: (fn: () => Promise<number>) => void): void {
+  program
+    .command('status')
+    .description(
+      'show, read-only, the ticket-key ring of every node of every pool, and whether each pool shares one ring',
+    )
+    .addOption(inventoryOption())
+    .addOption(poolOption())
+    .option('--json', 'print one JSON document')
+    .addOption(concurrencyOption())
+    .addOption(acceptNewOption())
+    .addHelpText(
+      'after',
+      '\nExit status: 0 every node reachable and every pool consistent; 1 otherwise (the nodes at fault are named); 2 usage or inventory error.',
+    )
+    .action((opts: FleetOptions) => run(() => status(opts)));
+}
+
+async function status(opts: FleetOptions): Promise<number> {
+  const { inventory, pools } = await loadPools(opts);
+  const sessions: SessionMap = new Map();
+  try {
+    const reports = await inspectPools(
+      pools,
+      { concurrency: opts.concurrency, runCheck: false, acceptNewHostKey: opts.acceptNew ?? false },
+      sessions,
+    );
+    const ok = reports.every((r) => r.verdict === 'consistent');
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(statusDocument(inventory, reports, ok), null, 2)}\n`);
+    } else {
+      process.stdout.write(renderStatus(reports, createTerminal(process.stdout)));
+    }
+    return ok ? ExitCode.ok : ExitCode.failed;
+  } finally {
+    await closeSessions(sessions);
+  }
+}

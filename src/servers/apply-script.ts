@@ -1,0 +1,190 @@
+import type { NodeSpec } from '../inventory/types.js';
+import { quoteShell } from '../remote/shell.js';
+import type { ServerAdapter } from './types.js';
+
+/** How the managed file is written: literal text, or HAProxy's base64 lines of key files. */
+export type ManagedContent =
+  { kind: 'text'; text: string } | { kind: 'base64-lines'; files: string[] };
+
+/**
+ * One node-side transaction: everything a phase does on a node, in one command. Key bytes travel
+ * on stdin (one base64 line per new key, in order) and never appear in the command line.
+ */
+export interface ApplySpec {
+  /** New key files (basenames in keyDir) and their sizes, in the order of the stdin lines. */
+  newKeys: { file: string; size: number }[];
+  /** HAProxy: copy each key line of an existing tickets.keys into `<id>.key` before composing. */
+  adoptKeyLines: boolean;
+  /** The new managed file; undefined leaves it as it is. */
+  managed: ManagedContent | undefined;
+  /** stekctl.json, written with the managed file and restored with it. */
+  manifest: string | undefined;
+  check: boolean;
+  reload: boolean;
+  /** Basenames in keyDir removed once everything else succeeded. */
+  deleteFiles: string[];
+  /** How long to wait for the server to show a new generation of processes after a reload. */
+  generationWaitMs: number;
+}
+
+export type ApplyOutcome =
+  | { ok: true; generationChanged: boolean | undefined; detail: string }
+  | {
+      ok: false;
+      step: 'setup' | 'write' | 'check' | 'reload' | 'not-taken';
+      message: string;
+      /** Whether the node was put back as it was before the transaction. */
+      restored: boolean;
+    };
+
+const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function assertSafeName(name: string): void {
+  // Names come from key ids and fixed strings; this guards the script against any surprise.
+  if (!safeName.test(name)) throw new Error(`unsafe file name in a node transaction: ${name}`);
+}
+
+export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: ApplySpec): string {
+  const managed = adapter.managedFileName;
+  for (const n of [...spec.newKeys.map((k) => k.file), ...spec.deleteFiles, managed])
+    assertSafeName(n);
+  const gen = adapter.generationScript(node);
+  const L: string[] = [
+    "trap '' HUP PIPE",
+    'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin"',
+    'umask 077',
+    `d=${quoteShell(node.keyDir)}`,
+    `m=${quoteShell(managed)}`,
+    'say() { printf "%s|%s\\n" "$1" "$(printf %s "$2" | tail -c 3000 | base64 -w0)"; }',
+    'keyname() { head -c 16 | od -An -tx1 -v | tr -d " \\n"; }',
+    `gen() { ( ${gen} ) 2>/dev/null; }`,
+    'new=""',
+    'restore() {',
+    '  if [ -f .stekctl-prev ]; then mv -f .stekctl-prev "$m"; elif [ -f .stekctl-none ]; then : > "$m"; fi',
+    '  rm -f .stekctl-none',
+    '  if [ -f .stekctl-prev-manifest ]; then mv -f .stekctl-prev-manifest stekctl.json; fi',
+    '  for f in $new; do rm -f -- "$f"; done',
+    '  rm -f .stekctl-next .stekctl-manifest .stekctl-new-* .stekctl-adopt',
+    '}',
+    'fail() { restore; say "FAIL-$1" "$2"; say RESTORED yes; exit 0; }',
+    '[ -d "$d" ] && cd "$d" || { say FAIL-setup "key directory $d does not exist or cannot be entered"; say RESTORED yes; exit 0; }',
+    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
+  ];
+  for (const k of spec.newKeys) {
+    L.push(
+      'IFS= read -r line || fail write "no key material for the new key"',
+      `t=.stekctl-new-${k.file}`,
+      'err=$( { printf %s "$line" | base64 -d > "$t"; } 2>&1 )',
+      `[ "$(wc -c < "$t" 2>/dev/null)" = ${k.size} ] || fail write "cannot write ${k.file} in $d: \${err:-short write (disk full?)}"`,
+      `chmod 600 "$t" && mv -f "$t" ${k.file} || fail write "cannot put ${k.file} in place in $d"`,
+      `new="$new ${k.file}"`,
+    );
+  }
+  L.push('line=""');
+  if (spec.adoptKeyLines) {
+    L.push(
+      'if [ -f "$m" ]; then',
+      '  while IFS= read -r l || [ -n "$l" ]; do',
+      '    case "$l" in ""|"#"*) continue;; esac',
+      '    printf %s "$l" | base64 -d > .stekctl-adopt 2>/dev/null',
+      '    case "$(wc -c < .stekctl-adopt)" in 48|80)',
+      '      id=$(keyname < .stekctl-adopt)',
+      '      if [ ! -f "$id.key" ]; then chmod 600 .stekctl-adopt && mv -f .stekctl-adopt "$id.key" || fail write "cannot adopt a key of $m"; fi;;',
+      '    esac',
+      '  done < "$m"',
+      '  rm -f .stekctl-adopt',
+      'fi',
+    );
+  }
+  if (spec.managed) {
+    L.push(
+      'if [ -f "$m" ]; then cp -p "$m" .stekctl-prev || fail write "cannot save $m"; else : > .stekctl-none; fi',
+    );
+    if (spec.managed.kind === 'text') {
+      L.push(
+        `printf %s ${quoteShell(spec.managed.text)} > .stekctl-next || fail write "cannot write $m in $d"`,
+      );
+    } else {
+      for (const f of spec.managed.files) assertSafeName(f);
+      L.push(
+        `{ for f in ${spec.managed.files.join(' ')}; do base64 -w0 < "$f" && echo || exit 1; done; } > .stekctl-next || fail write "cannot compose $m in $d"`,
+      );
+    }
+    L.push(
+      'chmod 600 .stekctl-next && mv -f .stekctl-next "$m" || fail write "cannot put $m in place in $d"',
+    );
+  }
+  if (spec.manifest !== undefined) {
+    L.push(
+      'if [ -f stekctl.json ]; then cp -p stekctl.json .stekctl-prev-manifest; fi',
+      `printf %s ${quoteShell(spec.manifest)} > .stekctl-manifest && mv -f .stekctl-manifest stekctl.json || fail write "cannot write stekctl.json in $d"`,
+    );
+  }
+  if (spec.check) {
+    L.push(`out=$( ( ${node.check} ) 2>&1 ) || fail check "$out"`);
+  }
+  if (spec.reload) {
+    const waitTenths = Math.max(1, Math.ceil(spec.generationWaitMs / 100));
+    L.push(
+      'g0=$(gen)',
+      `out=$( ( ${node.reload} ) 2>&1 ) || { restore; ( ${node.reload} ) >/dev/null 2>&1; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
+      'changed=unknown',
+      'if [ -n "$g0" ]; then',
+      '  changed=no; i=0',
+      `  while [ $i -lt ${waitTenths} ]; do g=$(gen); if [ -n "$g" ] && [ "$g" != "$g0" ]; then changed=yes; break; fi; sleep 0.1; i=$((i+1)); done`,
+      'fi',
+      'if [ "$changed" = no ]; then',
+      '  restore',
+      `  g1=$(gen); ( ${node.reload} ) >/dev/null 2>&1`,
+      '  say FAIL-not-taken "the server did not load the new configuration (no new generation of processes after the reload)"',
+      '  say RESTORED yes; exit 0',
+      'fi',
+    );
+  }
+  for (const f of spec.deleteFiles) L.push(`rm -f -- ${f}`);
+  L.push(
+    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
+    'say OK "generation:${changed:-none}"',
+  );
+  return L.join('\n') + '\n';
+}
+
+/** Reads the records the apply script printed. A missing verdict means the command was cut. */
+export function parseApplyOutput(
+  stdout: string,
+  stderr: string,
+  code: number | null,
+): ApplyOutcome {
+  let outcome: ApplyOutcome | undefined;
+  let restored = false;
+  for (const line of stdout.split('\n')) {
+    const bar = line.indexOf('|');
+    if (bar < 0) continue;
+    const tag = line.slice(0, bar);
+    const text = Buffer.from(line.slice(bar + 1), 'base64')
+      .toString('utf8')
+      .trim();
+    if (tag === 'OK') {
+      const g = /generation:(\w+)/.exec(text)?.[1];
+      outcome = {
+        ok: true,
+        generationChanged: g === 'yes' ? true : g === 'no' ? false : undefined,
+        detail: text,
+      };
+    } else if (tag.startsWith('FAIL-')) {
+      const step = tag.slice(5) as Exclude<ApplyOutcome, { ok: true }>['step'];
+      outcome = { ok: false, step, message: text, restored: false };
+    } else if (tag === 'RESTORED') {
+      restored = text === 'yes';
+    }
+  }
+  if (outcome && !outcome.ok) return { ...outcome, restored };
+  if (outcome) return outcome;
+  const why = stderr.trim().split('\n').slice(-2).join(' ') || `exit code ${code}`;
+  return {
+    ok: false,
+    step: 'setup',
+    message: `the node-side command did not finish: ${why}`,
+    restored: false,
+  };
+}

@@ -1,0 +1,91 @@
+import { quoteShell } from '../remote/shell.js';
+import { ageOf, parseManifest } from './ring-entries.js';
+import type { RingEntry, ServerAdapter } from './types.js';
+
+/**
+ * HAProxy: `tls-ticket-keys <keyDir>/tickets.keys` on the bind line, one base64 key per line. Only
+ * the last three lines count: previous, current, next; the penultimate encrypts, all three decrypt.
+ */
+export const haproxyAdapter: ServerAdapter = {
+  kind: 'haproxy',
+  keySizes: [48, 80],
+  managedFileName: 'tickets.keys',
+  includeCheck(node) {
+    const want = `tls-ticket-keys ${node.keyDir}/tickets.keys`;
+    return (
+      `awk -v p=${quoteShell(want)} '{sub(/#.*/,""); gsub(/[[:space:]]+/," "); ` +
+      `if (index($0" ", p" ")) f=1} END{exit !f}' ${quoteShell(node.config)}`
+    );
+  },
+  foreignKeysScript(node) {
+    const managed = `${node.keyDir}/tickets.keys`;
+    return (
+      `awk -v m=${quoteShell(managed)} '{sub(/#.*/,""); ` +
+      `for (i=1;i<NF;i++) if ($i=="tls-ticket-keys" && $(i+1)!=m) print $(i+1)}' ${quoteShell(node.config)}`
+    );
+  },
+  deriveRing(raw, node, now) {
+    const lines = raw.keyLines ?? [];
+    const manifest = parseManifest(raw.manifestText);
+    const mtime = raw.files.find((f) => f.file === 'tickets.keys')?.mtime;
+    const n = lines.length;
+    // Encrypting key first, as for every kind: current, next, previous.
+    const slots: [number, RingEntry['role']][] = [
+      [n - 2, 'encrypt'],
+      [n - 1, 'next'],
+      [n - 3, 'decrypt'],
+    ];
+    const sizes = new Set(lines.map((l) => l.size));
+    return slots
+      .filter(([i]) => i >= 0)
+      .map(([i, role]) => {
+        const line = lines[i];
+        const problems: string[] = [];
+        if (n < 3) problems.push(`${node.keyDir}/tickets.keys has ${n} keys; HAProxy needs 3`);
+        if (line && line.size !== 48 && line.size !== 80)
+          problems.push(`line ${i + 1} is not a 48- or 80-byte key`);
+        if (sizes.size > 1) problems.push('keys of different sizes in one file');
+        return {
+          keyId: line?.keyId,
+          source: `${node.keyDir}/tickets.keys:${i + 1}`,
+          role,
+          size: line?.size,
+          mode: raw.keyLinesMode,
+          ageSeconds: ageOf(line?.keyId, manifest, mtime, now),
+          problem: problems.length > 0 ? problems.join('; ') : undefined,
+        };
+      });
+  },
+  includeLine(node) {
+    return `bind ... ssl crt ... tls-ticket-keys ${node.keyDir}/tickets.keys`;
+  },
+  keyLayout: 'haproxy',
+  decryptOnly: true,
+  renderManaged(_node, ring) {
+    // Lines: previous, current (encrypts), next. A staged key takes the next slot; empty slots
+    // repeat a key the ring already holds, since HAProxy needs three lines.
+    const previous = ring.decrypt[0] ?? ring.encrypt;
+    const next = ring.staged ?? ring.decrypt[1] ?? previous;
+    return {
+      kind: 'base64-lines',
+      files: [previous, ring.encrypt, next].map((k) => basename(k.path)),
+    };
+  },
+  generationScript(node) {
+    // Reloads start a new process (-sf) or new workers under a master (-W): either way the pids change.
+    const pidFromReload = /(?:^|\s)-p\s+(\S+)/.exec(node.reload)?.[1];
+    const fallback = quoteShell(pidFromReload ?? '/run/haproxy.pid');
+    return (
+      `pf=$(awk '$1=="pidfile"{print $2; exit}' ${quoteShell(node.config)}); [ -n "$pf" ] || pf=${fallback}; ` +
+      `for p in $(cat "$pf"); do echo "$p"; ps -o pid= --ppid "$p"; done | sort -n | tr -d ' ' | tr '\\n' ,`
+    );
+  },
+  lifetimeScript() {
+    // HAProxy tickets live as long as the client keeps them; tune.ssl.lifetime bounds the cache.
+    return 'echo 300';
+  },
+};
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}

@@ -1,0 +1,74 @@
+import type { NodeSpec } from '../inventory/types.js';
+import type { RemoteSession } from '../remote/ssh-session.js';
+import { OperationError } from '../errors.js';
+import { parseReadOutput } from './parse-state.js';
+import { buildReadScript } from './read-script.js';
+import { parseManifest } from './ring-entries.js';
+import type { NodeState, RawNodeState, ServerAdapter } from './types.js';
+
+/** Reads a node's key state with one read-only command. */
+export async function readNodeState(
+  session: RemoteSession,
+  adapter: ServerAdapter,
+  node: NodeSpec,
+  opts: { runCheck: boolean; timeoutMs?: number },
+): Promise<NodeState> {
+  const script = buildReadScript(adapter, node, opts);
+  const res = await session.exec(`sh -c ${quoteForSh(script)}`, {
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
+  const raw = parseReadOutput(res.stdout);
+  if (!raw.complete) {
+    const why = res.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${res.code}`;
+    throw new OperationError(`could not read the key state of ${node.name}: ${why}`);
+  }
+  return interpretState(adapter, node, raw, Date.now() / 1000);
+}
+
+function quoteForSh(script: string): string {
+  return `'${script.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Turns raw records into the ring and the problems an operator must know about. Pure. */
+export function interpretState(
+  adapter: ServerAdapter,
+  node: NodeSpec,
+  raw: RawNodeState,
+  nowSeconds: number,
+): NodeState {
+  const problems: string[] = [];
+  const managedPath = `${node.keyDir}/${adapter.managedFileName}`;
+  const managed = raw.files.find((f) => f.file === adapter.managedFileName);
+  if (!raw.dir.exists) problems.push(`key directory ${node.keyDir} does not exist`);
+  else if (raw.dir.mode !== '700')
+    problems.push(`key directory ${node.keyDir} has mode ${raw.dir.mode}, expected 700`);
+  if (raw.dir.exists && !managed) problems.push(`${managedPath} does not exist`);
+  if (raw.included === false)
+    problems.push(`the server config (${node.config}) does not include ${managedPath}`);
+  for (const f of raw.files) {
+    if (f.keyId !== undefined && f.mode !== '600')
+      problems.push(`key file ${node.keyDir}/${f.file} has mode ${f.mode}, expected 600`);
+  }
+  const ring = adapter.deriveRing(raw, node, nowSeconds);
+  for (const e of ring) if (e.problem) problems.push(e.problem);
+  for (const p of raw.foreignKeys)
+    problems.push(`the server config names ticket key ${p} outside ${managedPath}`);
+  if (raw.check && !raw.check.ok)
+    problems.push(`config test failed: ${lastLine(raw.check.output)}`);
+  return {
+    keyDir: { exists: raw.dir.exists, mode: raw.dir.mode, owner: raw.dir.owner },
+    managedFile: { path: managedPath, exists: managed !== undefined, mode: managed?.mode },
+    files: raw.files,
+    ring,
+    manifest: parseManifest(raw.manifestText),
+    included: raw.included,
+    foreignKeys: raw.foreignKeys,
+    check: raw.check,
+    problems,
+  };
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}

@@ -1,0 +1,95 @@
+import type { KeyFileInfo, RawNodeState } from './types.js';
+
+const safeFileName = /^[A-Za-z0-9._-]+$/;
+
+/** Parses the records of the read script. Unknown or malformed lines are ignored, not trusted. */
+export function parseReadOutput(stdout: string): RawNodeState {
+  const raw: RawNodeState = {
+    dir: { exists: false, mode: undefined, owner: undefined },
+    files: [],
+    conf: undefined,
+    manifestText: undefined,
+    referenced: new Map(),
+    keyLines: undefined,
+    keyLinesMode: undefined,
+    included: undefined,
+    foreignKeys: [],
+    check: undefined,
+    complete: false,
+  };
+  let begun = false;
+  for (const line of stdout.split('\n')) {
+    const f = line.split('|');
+    const tag = f[0];
+    if (tag === 'BEGIN') begun = true;
+    if (!begun) continue;
+    switch (tag) {
+      case 'D':
+        if (f[1] !== 'missing') raw.dir = { exists: true, mode: f[1], owner: f[2] };
+        break;
+      case 'F': {
+        const file = parseFileRecord(f);
+        if (file) raw.files.push(file);
+        break;
+      }
+      case 'C':
+        raw.conf = decode(f[1]);
+        break;
+      case 'M':
+        raw.manifestText = decode(f[1]);
+        break;
+      case 'R':
+        if (f[1]) {
+          raw.referenced.set(
+            f[1],
+            f[2] === 'missing'
+              ? 'missing'
+              : { size: Number(f[2]), mode: f[3] ?? '', keyId: keyIdField(f[4]) },
+          );
+        }
+        break;
+      case 'KM':
+        raw.keyLinesMode = f[1];
+        raw.keyLines ??= [];
+        break;
+      case 'K':
+        raw.keyLines ??= [];
+        raw.keyLines.push({ size: Number(f[1]), keyId: keyIdField(f[2]) });
+        break;
+      case 'I':
+        raw.included = f[1] === 'yes';
+        break;
+      case 'N':
+        if (f[1]) raw.foreignKeys.push(f[1]);
+        break;
+      case 'X':
+        raw.check = { ok: f[1] === '0', output: decode(f[2]) ?? '' };
+        break;
+      case 'END':
+        raw.complete = true;
+        break;
+    }
+  }
+  return raw;
+}
+
+function parseFileRecord(f: string[]): KeyFileInfo | undefined {
+  const [, file, size, mode, owner, mtime, id] = f;
+  if (!file || !safeFileName.test(file)) return undefined;
+  return {
+    file,
+    size: Number(size),
+    mode: mode ?? '',
+    owner: owner ?? '',
+    mtime: Number(mtime),
+    keyId: keyIdField(id),
+  };
+}
+
+function keyIdField(s: string | undefined): string | undefined {
+  return s && /^[0-9a-f]{32}$/.test(s) ? s : undefined;
+}
+
+function decode(s: string | undefined): string | undefined {
+  return s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8');
+}

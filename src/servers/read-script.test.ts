@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeSpec, ServerKind } from '../inventory/types.js';
+import { adapterFor } from './index.js';
+import { interpretState } from './node-state.js';
+import { parseReadOutput } from './parse-state.js';
+import { buildReadScript } from './read-script.js';
+
+const run = promisify(execFile);
+let dir: string;
+
+function nodeFor(keyDir: string, config = '/nonexistent.conf'): NodeSpec {
+  return {
+    name: 'n1',
+    host: '127.0.0.1',
+    keyDir,
+    config,
+    check: 'true',
+    reload: 'true',
+    line: 1,
+    ssh: {
+      user: 'root',
+      port: 22,
+      identityFile: undefined,
+      knownHosts: '/dev/null',
+      sudo: false,
+      connectTimeoutMs: 1000,
+    },
+    probe: {
+      host: '127.0.0.1',
+      port: 443,
+      servername: undefined,
+      versions: ['TLSv1.2', 'TLSv1.3'],
+      matrixMax: 8,
+      ca: undefined,
+      timeoutMs: 1000,
+      via: 'direct',
+    },
+  };
+}
+
+async function readLocally(kind: ServerKind, node: NodeSpec, runCheck = false) {
+  const adapter = adapterFor(kind);
+  const { stdout } = await run('sh', ['-c', buildReadScript(adapter, node, { runCheck })]);
+  return { raw: parseReadOutput(stdout), stdout, adapter };
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'stekctl-read-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the read script', () => {
+  it('reports an nginx ring in order, with key ids but never key bytes', async () => {
+    const keyDir = join(dir, 'nginx');
+    await mkdir(keyDir, { mode: 0o700 });
+    await chmod(keyDir, 0o700);
+    const a = randomBytes(48);
+    const b = randomBytes(80);
+    await writeFile(join(keyDir, 'a.key'), a, { mode: 0o600 });
+    await writeFile(join(keyDir, 'b.key'), b, { mode: 0o640 });
+    await writeFile(
+      join(keyDir, 'tickets.conf'),
+      `ssl_session_ticket_key ${keyDir}/b.key;\n  ssl_session_ticket_key ${keyDir}/a.key;\nssl_session_ticket_key ${keyDir}/gone.key;\n`,
+    );
+    const node = nodeFor(keyDir);
+    const { raw, stdout, adapter } = await readLocally('nginx', node, true);
+    expect(raw.complete).toBe(true);
+    expect(stdout).not.toContain(a.subarray(16).toString('hex'));
+    expect(stdout).not.toContain(b.subarray(16).toString('hex'));
+    expect(stdout).not.toContain(a.toString('base64').slice(24));
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    expect(state.ring.map((e) => [e.keyId, e.role])).toEqual([
+      [b.subarray(0, 16).toString('hex'), 'encrypt'],
+      [a.subarray(0, 16).toString('hex'), 'decrypt'],
+      [undefined, 'decrypt'],
+    ]);
+    expect(state.problems).toContain(`refers to ${keyDir}/gone.key, which does not exist`);
+    expect(state.problems).toContain(`key file ${keyDir}/b.key has mode 640, expected 600`);
+    expect(state.check).toEqual({ ok: true, output: '' });
+    expect(state.included).toBe(false);
+  });
+
+  it('reports the last three lines of an HAProxy key list as previous, current, next', async () => {
+    const keyDir = join(dir, 'haproxy');
+    await mkdir(keyDir, { mode: 0o700 });
+    const keys = [1, 2, 3, 4].map(() => randomBytes(80));
+    await writeFile(
+      join(keyDir, 'tickets.keys'),
+      keys.map((k) => k.toString('base64')).join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    const node = nodeFor(keyDir);
+    const { raw, stdout, adapter } = await readLocally('haproxy', node);
+    for (const k of keys) expect(stdout).not.toContain(k.toString('base64'));
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    const id = (i: number) => keys[i]?.subarray(0, 16).toString('hex');
+    expect(state.ring.map((e) => [e.keyId, e.role])).toEqual([
+      [id(2), 'encrypt'],
+      [id(3), 'next'],
+      [id(1), 'decrypt'],
+    ]);
+    expect(state.ring.every((e) => e.size === 80 && e.problem === undefined)).toBe(true);
+  });
+
+  it('says when the key directory is missing, without failing', async () => {
+    const node = nodeFor(join(dir, 'nope'));
+    const { raw, adapter } = await readLocally('apache', node);
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    expect(state.keyDir.exists).toBe(false);
+    expect(state.ring).toEqual([]);
+    expect(state.problems[0]).toMatch(/does not exist/);
+  });
+
+  it('captures a failing config test', async () => {
+    const node = { ...nodeFor(join(dir, 'nope')), check: 'echo "bad directive" >&2; exit 1' };
+    const { raw } = await readLocally('nginx', node, true);
+    expect(raw.check).toEqual({ ok: false, output: 'bad directive' });
+  });
+});

@@ -1,0 +1,131 @@
+import type { NodeSpec, ServerKind } from '../inventory/types.js';
+import type { KeyLayout } from '../keys/index.js';
+import type { ManagedContent } from './apply-script.js';
+
+/** One file in a node's key directory, as the node reported it. Never holds key bytes. */
+export interface KeyFileInfo {
+  file: string;
+  size: number;
+  /** Octal permission bits, e.g. "600". */
+  mode: string;
+  owner: string;
+  /** Seconds since the epoch. */
+  mtime: number;
+  /** The key's 16-byte name in hex, for files of a key's size. */
+  keyId: string | undefined;
+}
+
+/** A key the server's config refers to, in the order the server reads them. */
+export interface RingEntry {
+  keyId: string | undefined;
+  /** Absolute path of the key file, or the line number in a key list file (HAProxy). */
+  source: string;
+  /** What the server does with the key. */
+  role: 'encrypt' | 'decrypt' | 'next';
+  size: number | undefined;
+  mode: string | undefined;
+  /** Seconds since the key was created (manifest) or written (mtime), when known. */
+  ageSeconds: number | undefined;
+  problem: string | undefined;
+}
+
+/** stekctl's own node-side record: key ids, their creation times and the rotation in progress. */
+export interface Manifest {
+  version: 1;
+  pool: string;
+  keys: Record<string, { created: string; file: string }>;
+  /** The ring (key ids, encrypting first) before the last completed rotation; enables rollback. */
+  previousRing: string[] | undefined;
+  lastRotation: string | undefined;
+  /** A rotation that started and has not finished; the next run completes or undoes it. */
+  pending: PendingRotation | undefined;
+}
+
+export interface PendingRotation {
+  phase: 'staged' | 'promoted';
+  keyId: string;
+  started: string;
+  /** The ring before the rotation started. */
+  ringBefore: string[];
+  /** Set by a two-step rotation: earliest time promotion may happen. */
+  promoteAfter: string | undefined;
+}
+
+/** Everything stekctl reads from one node in one read-only command. */
+export interface NodeState {
+  keyDir: { exists: boolean; mode: string | undefined; owner: string | undefined };
+  /** The file the server config includes (tickets.conf, or tickets.keys for HAProxy). */
+  managedFile: { path: string; exists: boolean; mode: string | undefined };
+  files: KeyFileInfo[];
+  /** The ring as the server will read it, encrypting key first. Empty: no managed keys. */
+  ring: RingEntry[];
+  manifest: Manifest | undefined;
+  /** Whether the server's config includes the managed file; undefined if it could not be told. */
+  included: boolean | undefined;
+  /** Ticket-key directives outside the managed file, which would fight with it. */
+  foreignKeys: string[];
+  check: { ok: boolean; output: string } | undefined;
+  problems: string[];
+}
+
+/** What differs between server kinds: file names, directives, how a config dump is taken. */
+export interface ServerAdapter {
+  kind: ServerKind;
+  keySizes: readonly (48 | 80)[];
+  /** Name of the file inside keyDir that the server config includes. */
+  managedFileName: string;
+  /** Shell snippet that exits 0 when the server's config includes the managed file. */
+  includeCheck(node: NodeSpec): string;
+  /** Shell snippet that prints the paths of ticket-key directives outside the managed file. */
+  foreignKeysScript(node: NodeSpec): string;
+  /** Builds the ring from the raw records the read script printed. */
+  deriveRing(raw: RawNodeState, node: NodeSpec, nowSeconds: number): RingEntry[];
+  /** What the operator adds to the server config so that it reads the managed file. */
+  includeLine(node: NodeSpec): string;
+  /** Byte layout of this server's key files. */
+  keyLayout: KeyLayout;
+  /**
+   * Whether the server can hold a key for decryption only. nginx and HAProxy can, so a new key is
+   * staged everywhere before any node encrypts with it; Apache cannot, so all nodes switch together.
+   */
+  decryptOnly: boolean;
+  /** The managed file for a ring; `staged` is a decrypt-only key that is about to become primary. */
+  renderManaged(node: NodeSpec, ring: PlacedRing): ManagedContent;
+  /** Shell snippet printing a token that changes when the server starts serving a new config. */
+  generationScript(node: NodeSpec): string;
+  /** Shell snippet printing the server's ticket lifetime in seconds, if it can be told. */
+  lifetimeScript(node: NodeSpec): string;
+}
+
+/** A ring placed on one node: key files by absolute path, encrypting key first. */
+export interface PlacedRing {
+  encrypt: PlacedKey;
+  /** Decrypt-only keys, most recent first. */
+  decrypt: PlacedKey[];
+  /** A new key staged for decryption only (nginx, HAProxy), or undefined. */
+  staged: PlacedKey | undefined;
+}
+
+export interface PlacedKey {
+  keyId: string;
+  /** Absolute path of the key file on the node. */
+  path: string;
+}
+
+/** Records of the read script before a server kind interprets them. */
+export interface RawNodeState {
+  dir: { exists: boolean; mode: string | undefined; owner: string | undefined };
+  files: KeyFileInfo[];
+  /** Text of <keyDir>/tickets.conf, when it exists (paths only, no key bytes). */
+  conf: string | undefined;
+  manifestText: string | undefined;
+  /** Key files the managed conf refers to, as stat'ed by the node. */
+  referenced: Map<string, { size: number; mode: string; keyId: string | undefined } | 'missing'>;
+  /** HAProxy key list: per non-empty line, decoded size and name. */
+  keyLines: { size: number; keyId: string | undefined }[] | undefined;
+  keyLinesMode: string | undefined;
+  included: boolean | undefined;
+  foreignKeys: string[];
+  check: { ok: boolean; output: string } | undefined;
+  complete: boolean;
+}

@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { FleetNode } from './fleet/index.js';
+
+const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built stekctl binary as a user would, without a terminal. */
+export function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      {
+        env: { ...process.env, NO_COLOR: '1', ...opts.env },
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 32 << 20,
+      },
+      (err, stdout, stderr) => {
+        const code = err && typeof err.code === 'number' ? err.code : err ? -1 : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Places hand-made nginx key files on a node, the way an operator would before stekctl. */
+export async function placeNginxRing(node: FleetNode, keys: Buffer[]): Promise<void> {
+  const lines: string[] = [];
+  for (const key of keys) {
+    const path = `${node.keyDir}/${key.subarray(0, 16).toString('hex')}.key`;
+    await writeFile(path, key, { mode: 0o600 });
+    lines.push(`ssl_session_ticket_key ${path};`);
+  }
+  await writeFile(`${node.keyDir}/tickets.conf`, lines.join('\n') + '\n', { mode: 0o600 });
+}
+
+export function newKey(size: 48 | 80 = 48): Buffer {
+  return randomBytes(size);
+}
+
+export function keyId(key: Buffer): string {
+  return key.subarray(0, 16).toString('hex');
+}
+
+/** Every way key bytes could leak into text: hex and base64 of the secret parts. */
+export function secretFragments(key: Buffer): string[] {
+  const secret = key.subarray(16);
+  return [
+    secret.toString('hex'),
+    secret.toString('base64').slice(0, 20),
+    key.toString('base64').slice(24, 44),
+  ];
+}

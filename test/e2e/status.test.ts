@@ -1,0 +1,136 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFleet, type Fleet } from './fleet/index.js';
+import { keyId, newKey, placeNginxRing, runCli, secretFragments } from './cli.js';
+
+let fleet: Fleet;
+let inventory: string;
+
+beforeAll(async () => {
+  fleet = await startFleet({
+    pools: [
+      { name: 'web', server: 'nginx', nodes: 3 },
+      { name: 'lb', server: 'haproxy', nodes: 2 },
+      { name: 'app', server: 'apache', nodes: 2 },
+    ],
+  });
+  inventory = await fleet.writeInventory();
+});
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+describe('stekctl status on a real fleet', () => {
+  it('reports a fresh nginx pool as not bootstrapped, and adopts a hand-placed HAProxy key file', async () => {
+    const res = await runCli(['status', '-i', inventory, '--json']);
+    expect(res.code).toBe(1);
+    const doc = JSON.parse(res.stdout) as StatusDoc;
+    const web = doc.pools.find((p) => p.pool === 'web');
+    expect(web?.verdict).toBe('unmanaged');
+    expect(web?.nodes.every((n) => n.reachable && n.included === true)).toBe(true);
+    const lb = doc.pools.find((p) => p.pool === 'lb');
+    expect(lb?.verdict).toBe('consistent');
+    expect(lb?.ring).toHaveLength(3);
+    expect(lb?.nodes[0]?.ring?.map((e) => e.role)).toEqual(['encrypt', 'next', 'decrypt']);
+    expect(doc.pools.find((p) => p.pool === 'app')?.verdict).toBe('unmanaged');
+  });
+
+  it('exits 0 for a consistent pool and shows the ring, never key bytes', async () => {
+    const keys = [newKey(), newKey(80)];
+    for (const node of fleet.pool('web').nodes) {
+      await placeNginxRing(node, keys);
+      await node.reloadServer();
+    }
+    const res = await runCli(['status', '-i', inventory, '--pool', 'web']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain('consistent');
+    expect(res.stdout).toContain(keyId(keys[0]!).slice(0, 12));
+    const json = await runCli(['status', '-i', inventory, '--pool', 'web', '--json']);
+    expect(json.code).toBe(0);
+    const doc = JSON.parse(json.stdout) as StatusDoc;
+    expect(doc.pools[0]?.ring).toEqual(keys.map(keyId));
+    for (const text of [res.stdout, json.stdout]) {
+      for (const key of keys)
+        for (const frag of secretFragments(key)) expect(text).not.toContain(frag);
+    }
+  });
+
+  it('names the node whose ring differs', async () => {
+    const odd = fleet.pool('web').nodes[1]!;
+    const saved = await readFile(`${odd.keyDir}/tickets.conf`, 'utf8');
+    await placeNginxRing(odd, [newKey()]);
+    try {
+      const res = await runCli(['status', '-i', inventory, '--pool', 'web']);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toContain('INCONSISTENT');
+      expect(res.stdout).toMatch(new RegExp(`${odd.host}.*ring differs`));
+    } finally {
+      await writeFile(`${odd.keyDir}/tickets.conf`, saved);
+    }
+  });
+
+  it('names an unreachable node and still reports the others', async () => {
+    const down = fleet.pool('web').nodes[2]!;
+    await down.stopSshd();
+    try {
+      const res = await runCli(['status', '-i', inventory, '--pool', 'web', '--json']);
+      expect(res.code).toBe(1);
+      const doc = JSON.parse(res.stdout) as StatusDoc;
+      const nodes = doc.pools[0]!.nodes;
+      expect(nodes.find((n) => n.host === down.host)?.reachable).toBe(false);
+      expect(nodes.find((n) => n.host === down.host)?.error).toMatch(/refused|connect/i);
+      expect(nodes.filter((n) => n.reachable)).toHaveLength(2);
+    } finally {
+      await down.startSshd();
+    }
+  });
+
+  it('refuses a host key that does not match known_hosts, naming the host', async () => {
+    const target = fleet.pool('web').nodes[0]!;
+    const other = fleet.pool('web').nodes[1]!;
+    const original = await readFile(fleet.knownHosts, 'utf8');
+    // Give node 1's entry the host key of node 2: a changed key, as after a man in the middle.
+    const forged = original
+      .split('\n')
+      .map((l) =>
+        l.startsWith(`[${target.host}]`) ? `[${target.host}]:22022 ${other.hostKey}` : l,
+      )
+      .join('\n');
+    await writeFile(fleet.knownHosts, forged);
+    try {
+      const res = await runCli(['status', '-i', inventory, '--pool', 'web']);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toMatch(/host key/i);
+      expect(res.stdout).toContain(target.host);
+    } finally {
+      await writeFile(fleet.knownHosts, original);
+    }
+  });
+
+  it('rejects an invalid inventory with exit 2 before contacting anything', async () => {
+    const bad = `${fleet.dir}/bad.yaml`;
+    const text = (await readFile(inventory, 'utf8')).replace('overlap:', 'overlapp:');
+    await writeFile(bad, text);
+    const res = await runCli(['status', '-i', bad]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('bad.yaml:');
+    expect(res.stderr).toContain('overlapp');
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+interface StatusDoc {
+  pools: {
+    pool: string;
+    verdict: string;
+    ring: string[];
+    nodes: {
+      host: string;
+      reachable: boolean;
+      error?: string;
+      included?: boolean;
+      ring?: { keyId: string; role: string }[];
+    }[];
+  }[];
+}
