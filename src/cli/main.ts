@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { runMain } from './exit.js';
 import { registerKeygen } from './keygen.js';
 import { registerPlaceholder } from './not-yet.js';
+import { registerRotate } from './rotate.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -38,12 +39,7 @@ Exit codes:
   4  another run holds the pool; nothing was touched`,
   );
 
-registerPlaceholder(
-  program,
-  'rotate',
-  'rotate the ticket key of each pool: stage, promote, verify, retire',
-  run,
-);
+registerRotate(program, run);
 registerStatus(program, run);
 registerVerify(program, run);
 registerPlaceholder(program, 'rollback', 'return a pool to its ring before the last rotation', run);

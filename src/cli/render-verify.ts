@@ -14,6 +14,13 @@ export function renderVerification(results: PoolVerification[], t: Terminal): st
         `(${p.plan === 'matrix' ? 'every node x every node' : 'each node at itself and one other'}, ` +
         `${p.versions.map((v) => v.version).join(' + ')}), encrypting key ${keys}, ${p.durationMs} ms`,
     );
+    if (r.via === 'ssh') {
+      out.push(
+        r.probedFrom
+          ? `  probed with openssl on ${r.probedFrom} over SSH (probe.via: ssh)`
+          : `  ${t.red('!')} probe.via is ssh, but no node could run the probes: ${r.proberError ?? 'unknown'}`,
+      );
+    }
     for (const v of p.versions) {
       for (const n of v.nodes) {
         const what = n.issued
@@ -33,6 +40,7 @@ export function renderVerification(results: PoolVerification[], t: Terminal): st
       out.push(`  ${t.red('!')} nodes encrypt under ${p.encryptingKeyIds.length} different keys`);
     }
     for (const f of r.ring?.faults ?? []) out.push(`  ${t.yellow('ring:')} ${f.node}: ${f.reason}`);
+    if (r.ringError) out.push(`  ${t.yellow('ring:')} not read: ${r.ringError}`);
     out.push('');
   }
   return out.join('\n');
@@ -51,9 +59,13 @@ export function verifyDocument(
       pool: r.pool,
       server: r.server,
       ok: r.ok,
+      via: r.via,
+      probedFrom: r.probedFrom,
+      proberError: r.proberError,
       ring: r.ring
         ? { verdict: r.ring.verdict, keyIds: r.ring.ring, faults: r.ring.faults }
         : undefined,
+      ringError: r.ringError,
       probe: r.probe,
     })),
   };

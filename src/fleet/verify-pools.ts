@@ -1,6 +1,17 @@
 import type { PoolSpec } from '../inventory/types.js';
-import { probePool, toProbeTarget, type PoolProbeReport } from '../probe/index.js';
-import { inspectPools, type PoolReport, type SessionMap } from './inspect-pools.js';
+import {
+  createUnreachableProber,
+  openSshProber,
+  probePool,
+  sshProbeConcurrency,
+  toProbeTarget,
+  type PoolProbeReport,
+  type PoolProbeOptions,
+  type Prober,
+} from '../probe/index.js';
+import { openSession } from '../remote/ssh-session.js';
+import type { RingEntry } from '../servers/types.js';
+import { inspectPools, ringSignature, type PoolReport, type SessionMap } from './inspect-pools.js';
 
 export interface VerifyOptions {
   concurrency: number;
@@ -14,56 +25,176 @@ export interface PoolVerification {
   pool: string;
   server: PoolSpec['server'];
   ok: boolean;
-  /** The ring read over SSH, when asked for. */
+  /** Where the handshakes ran: from here, or on a pool node over SSH (`probe.via`). */
+  via: 'direct' | 'ssh';
+  /** The node that ran the handshakes, with `via: ssh`; undefined when none could. */
+  probedFrom: string | undefined;
+  /** With `via: ssh`, why no node could run the handshakes. */
+  proberError: string | undefined;
+  /** The ring read over SSH, when asked for and read in time. */
   ring: PoolReport | undefined;
+  /** Why the ring is missing although it was asked for. */
+  ringError: string | undefined;
   probe: PoolProbeReport;
 }
 
+/** How long reading a pool's rings may take; probing goes on without them after that. */
+const ringDeadlineMs = 20_000;
+/** Pool nodes tried, in inventory order, to run the handshakes of a `probe.via: ssh` pool. */
+const proberCandidates = 3;
+
 /**
  * Proves with real handshakes that every node of each pool resumes its peers' tickets and that
- * all encrypt under one key. The ring, when read, only sharpens the diagnosis: the verdict rests
- * on what the servers do, not on their files.
+ * all encrypt under one key. The ring, when read, only sharpens the diagnosis (a node whose key
+ * is outside the pool's ring is blamed alone): the verdict rests on what the servers do, not on
+ * their files. Pools are verified in parallel; each is bounded by its probe deadline, and the
+ * ring read by ringDeadlineMs.
  */
 export async function verifyPools(
   pools: PoolSpec[],
   opts: VerifyOptions,
   sessions: SessionMap = new Map(),
 ): Promise<PoolVerification[]> {
-  const rings = opts.readRings
-    ? await inspectPools(
-        pools,
-        {
-          concurrency: opts.concurrency,
-          runCheck: false,
-          acceptNewHostKey: opts.acceptNewHostKey ?? false,
-        },
-        sessions,
-      )
-    : undefined;
-  return Promise.all(
-    pools.map(async (pool, i) => {
-      const ring = rings?.[i];
-      const ringKeyIds = ring ? ringKeyIdsOf(ring) : undefined;
-      const first = pool.nodes[0];
-      const probe = await probePool(pool.name, pool.nodes.map(toProbeTarget), {
-        versions: first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'],
-        matrixMax: first?.probe.matrixMax ?? 8,
-        concurrency: opts.concurrency,
-        deadlineMs: deadlineFor(pool),
-        ...(ringKeyIds && ringKeyIds.length > 0 ? { ringKeyIds } : {}),
-        ...(opts.seed === undefined ? {} : { seed: opts.seed }),
-      });
-      const oneKey = probe.encryptingKeyIds.length === 1;
-      return { pool: pool.name, server: pool.server, ok: probe.ok && oneKey, ring, probe };
-    }),
-  );
+  return Promise.all(pools.map((pool) => verifyPool(pool, opts, sessions)));
 }
 
-/** Every key id any reachable node of the pool can decrypt with. */
-function ringKeyIdsOf(report: PoolReport): string[] {
-  const ids = new Set<string>();
-  for (const n of report.nodes) for (const e of n.state?.ring ?? []) if (e.keyId) ids.add(e.keyId);
-  return [...ids];
+async function verifyPool(
+  pool: PoolSpec,
+  opts: VerifyOptions,
+  sessions: SessionMap,
+): Promise<PoolVerification> {
+  const { ring, ringError } = opts.readRings
+    ? await readRing(pool, opts, sessions)
+    : { ring: undefined, ringError: undefined };
+  const managed = ring ? majorityRing(ring, pool.nodes.length) : undefined;
+  const first = pool.nodes[0];
+  const via = pool.nodes.some((n) => n.probe.via === 'ssh') ? 'ssh' : 'direct';
+  const probeOpts: PoolProbeOptions = {
+    versions: first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'],
+    matrixMax: first?.probe.matrixMax ?? 8,
+    concurrency: opts.concurrency,
+    deadlineMs: deadlineFor(pool),
+  };
+  const ringKeyIds = managed?.flatMap((e) => (e.keyId ? [e.keyId] : []));
+  if (ringKeyIds && ringKeyIds.length > 0) probeOpts.ringKeyIds = ringKeyIds;
+  const encrypting = managed?.find((e) => e.role === 'encrypt')?.keyId;
+  if (encrypting) probeOpts.expectedKeyId = encrypting;
+  if (opts.seed !== undefined) probeOpts.seed = opts.seed;
+
+  let probedFrom: string | undefined;
+  let proberError: string | undefined;
+  let close = async (): Promise<void> => undefined;
+  if (via === 'ssh') {
+    const opened = await openProber(pool, opts, sessions);
+    probeOpts.prober = opened.prober;
+    probeOpts.concurrency = Math.min(opts.concurrency, sshProbeConcurrency);
+    probedFrom = opened.node;
+    proberError = opened.error;
+    close = opened.close;
+  }
+  let probe: PoolProbeReport;
+  try {
+    probe = await probePool(pool.name, pool.nodes.map(toProbeTarget), probeOpts);
+  } finally {
+    await close();
+  }
+  const oneKey = probe.encryptingKeyIds.length === 1;
+  return {
+    pool: pool.name,
+    server: pool.server,
+    ok: probe.ok && oneKey,
+    via,
+    probedFrom,
+    proberError,
+    ring,
+    ringError,
+    probe,
+  };
+}
+
+async function readRing(
+  pool: PoolSpec,
+  opts: VerifyOptions,
+  sessions: SessionMap,
+): Promise<{ ring: PoolReport | undefined; ringError: string | undefined }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ringDeadlineMs);
+  });
+  try {
+    const read = inspectPools(
+      [pool],
+      {
+        concurrency: opts.concurrency,
+        runCheck: false,
+        acceptNewHostKey: opts.acceptNewHostKey ?? false,
+      },
+      sessions,
+    ).then((reports) => reports[0]);
+    const ring = await Promise.race([read, late]);
+    return ring
+      ? { ring, ringError: undefined }
+      : { ring: undefined, ringError: `not read within ${ringDeadlineMs / 1000} s` };
+  } catch (err) {
+    return { ring: undefined, ringError: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The ring more than half of the pool's nodes hold, encrypting key first; undefined when no
+ * ring has a majority (then no node can be told apart as the odd one) or it is empty.
+ */
+export function majorityRing(report: PoolReport, poolSize: number): RingEntry[] | undefined {
+  const groups = new Map<string, RingEntry[][]>();
+  for (const n of report.nodes) {
+    if (!n.state || n.state.ring.length === 0) continue;
+    const sig = ringSignature(n.state.ring);
+    groups.set(sig, [...(groups.get(sig) ?? []), n.state.ring]);
+  }
+  for (const rings of groups.values()) {
+    if (rings.length * 2 > poolSize) return rings[0];
+  }
+  return undefined;
+}
+
+/**
+ * A session on the first of the pool's nodes that can run the probes. Sessions opened here go
+ * into `sessions`, which the caller closes.
+ */
+async function openProber(
+  pool: PoolSpec,
+  opts: VerifyOptions,
+  sessions: SessionMap,
+): Promise<{
+  prober: Prober;
+  node: string | undefined;
+  error: string | undefined;
+  close(): Promise<void>;
+}> {
+  const failures: string[] = [];
+  for (const node of pool.nodes.slice(0, proberCandidates)) {
+    try {
+      let session = sessions.get(node);
+      if (!session) {
+        session = await openSession(node, { acceptNewHostKey: opts.acceptNewHostKey ?? false });
+        sessions.set(node, session);
+      }
+      const prober = await openSshProber(session);
+      return { prober, node: node.name, error: undefined, close: () => prober.close() };
+    } catch (err) {
+      failures.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return {
+    prober: createUnreachableProber(
+      'not probed: no node of the pool could run the probes over SSH',
+    ),
+    node: undefined,
+    error: failures.join('; '),
+    close: async () => undefined,
+  };
 }
 
 /** Enough for every probe of the pool to run out its own timeout a few times over. */

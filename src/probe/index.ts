@@ -15,7 +15,19 @@ export {
   type ProbePair,
   type Rng,
 } from './probe-plan.js';
-export { describeFailure, probePool, type PoolProbeOptions } from './verify-pool.js';
+export {
+  describeFailure,
+  directProber,
+  probePool,
+  type PoolProbeOptions,
+  type Prober,
+} from './verify-pool.js';
+export {
+  createUnreachableProber,
+  openSshProber,
+  sshProbeConcurrency,
+  type SshProber,
+} from './ssh-probe.js';
 export type * from './report-types.js';
 export {
   checkTicketsRejected,

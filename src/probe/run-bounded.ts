@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 
 export type TaskOutcome<T> =
@@ -18,6 +19,8 @@ export interface Deadline {
 /** A deadline `ms` from now, also ended by `parent` when given. */
 export function createDeadline(ms: number, parent?: AbortSignal): Deadline {
   const controller = new AbortController();
+  // Every running probe listens on the deadline: more than Node's default of 10 is expected.
+  setMaxListeners(0, controller.signal);
   const endsAt = Date.now() + ms;
   const timer = setTimeout(() => controller.abort(), Math.max(0, ms));
   const onParent = (): void => controller.abort();

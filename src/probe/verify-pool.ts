@@ -12,8 +12,36 @@ import type {
   VersionReport,
 } from './report-types.js';
 import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
-import { offerTicket, takeTicket, type ResumeResult, type TicketSample } from './tls-probe.js';
+import {
+  offerTicket,
+  takeTicket,
+  type ProbeCallOptions,
+  type ResumeResult,
+  type TicketSample,
+} from './tls-probe.js';
 import type { ProbeTarget } from './probe-target.js';
+
+/**
+ * How tickets are taken and offered. The default connects from this machine; another prober
+ * may run the handshakes elsewhere (see ssh-probe.ts) and keep the sessions there, in which
+ * case its samples carry no `session` and only it can offer them.
+ */
+export interface Prober {
+  takeTicket(
+    target: ProbeTarget,
+    version: TlsVersion,
+    options: ProbeCallOptions,
+  ): Promise<TicketSample>;
+  offerTicket(
+    target: ProbeTarget,
+    version: TlsVersion,
+    sample: TicketSample,
+    options: ProbeCallOptions,
+  ): Promise<ResumeResult>;
+}
+
+/** Handshakes from this machine with node:tls. */
+export const directProber: Prober = { takeTicket, offerTicket };
 
 export interface PoolProbeOptions {
   versions: TlsVersion[];
@@ -31,6 +59,8 @@ export interface PoolProbeOptions {
   seed?: number;
   /** Ends the verification early, as if the deadline had passed. */
   signal?: AbortSignal;
+  /** Where the handshakes run; default directProber. */
+  prober?: Prober;
 }
 
 /** How a probe failure reads in a report. */
@@ -60,7 +90,7 @@ function toTicketReport(
   if (outcome.status === 'failed')
     return { node, issued: false, error: describeFailure(outcome.error) };
   const s = outcome.value;
-  const report: NodeTicketReport = { node, issued: s.session !== undefined };
+  const report: NodeTicketReport = { node, issued: s.keyId !== undefined };
   if (s.keyId !== undefined) report.keyId = s.keyId;
   if (s.certFingerprint) report.certFingerprint = s.certFingerprint;
   if (s.ticketLifetimeHint !== undefined) report.ticketLifetimeHint = s.ticketLifetimeHint;
@@ -103,6 +133,7 @@ export async function probePool(
   const deadline = createDeadline(opts.deadlineMs, opts.signal);
   const byName = new Map(targets.map((t) => [t.node, t]));
   const rng = opts.seed === undefined ? createRandomRng() : createSeededRng(opts.seed);
+  const prober = opts.prober ?? directProber;
 
   try {
     const takeJobs = opts.versions.flatMap((version) =>
@@ -114,7 +145,7 @@ export async function probePool(
       takeJobs.map(
         ({ version, target }) =>
           (signal) =>
-            takeTicket(target, version, { signal }),
+            prober.takeTicket(target, version, { signal }),
       ),
       opts.concurrency,
       takeDeadline.signal,
@@ -140,7 +171,8 @@ export async function probePool(
         const fromTake = takes.get(from);
         const toTake = takes.get(to);
         const target = byName.get(to) as ProbeTarget;
-        if (!sample?.session) {
+        // A ticket names its key; a sample without a key id holds nothing to offer.
+        if (sample?.keyId === undefined) {
           const why = fromTake?.error ?? {
             code: 'no-tickets' as const,
             message: `${from} issued no ${v.version} ticket to offer`,
@@ -151,7 +183,7 @@ export async function probePool(
         } else {
           offerJobs.push({
             base,
-            run: (signal) => offerTicket(target, v.version, sample, { signal }),
+            run: (signal) => prober.offerTicket(target, v.version, sample, { signal }),
           });
         }
       }

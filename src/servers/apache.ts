@@ -37,6 +37,7 @@ export const apacheAdapter: ServerAdapter = {
   keyLayout: 'apache',
   decryptOnly: false,
   renderManaged(_node, ring) {
+    if (!ring) return { kind: 'text', text: '' };
     return {
       kind: 'text',
       text: `# managed by stekctl; do not edit\n${directive} ${ring.encrypt.path}\n`,

@@ -28,7 +28,13 @@ export interface ApplySpec {
 }
 
 export type ApplyOutcome =
-  | { ok: true; generationChanged: boolean | undefined; detail: string }
+  | {
+      ok: true;
+      generationChanged: boolean | undefined;
+      detail: string;
+      /** Node clock, ms since the epoch, when the reload command was issued. */
+      reloadAt: number | undefined;
+    }
   | {
       ok: false;
       step: 'setup' | 'write' | 'check' | 'reload' | 'not-taken';
@@ -127,6 +133,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     const waitTenths = Math.max(1, Math.ceil(spec.generationWaitMs / 100));
     L.push(
       'g0=$(gen)',
+      'echo "RELOAD|$(date +%s%3N)"',
       `out=$( ( ${node.reload} ) 2>&1 ) || { restore; ( ${node.reload} ) >/dev/null 2>&1; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
       'changed=unknown',
       'if [ -n "$g0" ]; then',
@@ -157,10 +164,15 @@ export function parseApplyOutput(
 ): ApplyOutcome {
   let outcome: ApplyOutcome | undefined;
   let restored = false;
+  let reloadAt: number | undefined;
   for (const line of stdout.split('\n')) {
     const bar = line.indexOf('|');
     if (bar < 0) continue;
     const tag = line.slice(0, bar);
+    if (tag === 'RELOAD') {
+      reloadAt = Number(line.slice(bar + 1)) || undefined;
+      continue;
+    }
     const text = Buffer.from(line.slice(bar + 1), 'base64')
       .toString('utf8')
       .trim();
@@ -170,6 +182,7 @@ export function parseApplyOutput(
         ok: true,
         generationChanged: g === 'yes' ? true : g === 'no' ? false : undefined,
         detail: text,
+        reloadAt: undefined,
       };
     } else if (tag.startsWith('FAIL-')) {
       const step = tag.slice(5) as Exclude<ApplyOutcome, { ok: true }>['step'];
@@ -179,7 +192,7 @@ export function parseApplyOutput(
     }
   }
   if (outcome && !outcome.ok) return { ...outcome, restored };
-  if (outcome) return outcome;
+  if (outcome) return { ...outcome, reloadAt };
   const why = stderr.trim().split('\n').slice(-2).join(' ') || `exit code ${code}`;
   return {
     ok: false,

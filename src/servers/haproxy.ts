@@ -61,7 +61,8 @@ export const haproxyAdapter: ServerAdapter = {
   },
   keyLayout: 'haproxy',
   decryptOnly: true,
-  renderManaged(_node, ring) {
+  renderManaged(node, ring) {
+    if (!ring) throw new Error(`HAProxy cannot start without keys in ${node.keyDir}/tickets.keys`);
     // Lines: previous, current (encrypts), next. A staged key takes the next slot; empty slots
     // repeat a key the ring already holds, since HAProxy needs three lines.
     const previous = ring.decrypt[0] ?? ring.encrypt;

@@ -39,6 +39,7 @@ export const nginxAdapter: ServerAdapter = {
   keyLayout: 'nginx',
   decryptOnly: true,
   renderManaged(_node, ring) {
+    if (!ring) return { kind: 'text', text: '' };
     // The first key encrypts; every listed key decrypts. A staged key goes last.
     const keys = [ring.encrypt, ...ring.decrypt, ...(ring.staged ? [ring.staged] : [])];
     const lines = keys.map((k) => `${directive} ${k.path};`);

@@ -64,6 +64,7 @@ export function interpretState(
     included: raw.included,
     foreignKeys: raw.foreignKeys,
     check: raw.check,
+    ticketLifetime: raw.ticketLifetime,
     problems,
   };
 }

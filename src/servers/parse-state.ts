@@ -15,6 +15,7 @@ export function parseReadOutput(stdout: string): RawNodeState {
     included: undefined,
     foreignKeys: [],
     check: undefined,
+    ticketLifetime: undefined,
     complete: false,
   };
   let begun = false;
@@ -61,6 +62,9 @@ export function parseReadOutput(stdout: string): RawNodeState {
         break;
       case 'N':
         if (f[1]) raw.foreignKeys.push(f[1]);
+        break;
+      case 'T':
+        if (f[1]) raw.ticketLifetime = f[1];
         break;
       case 'X':
         raw.check = { ok: f[1] === '0', output: decode(f[2]) ?? '' };

@@ -55,6 +55,7 @@ export function buildReadScript(
   lines.push(
     `if ( ${adapter.includeCheck(node)} ) >/dev/null 2>&1; then echo "I|yes"; else echo "I|no"; fi`,
     `( ${adapter.foreignKeysScript(node)} ) 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
+    `echo "T|$( ( ${adapter.lifetimeScript(node)} ) 2>/dev/null | head -n 1 | tr -cd 'A-Za-z0-9')"`,
   );
   if (opts.runCheck) {
     lines.push(

@@ -65,6 +65,7 @@ export interface NodeState {
   /** Ticket-key directives outside the managed file, which would fight with it. */
   foreignKeys: string[];
   check: { ok: boolean; output: string } | undefined;
+  ticketLifetime: string | undefined;
   problems: string[];
 }
 
@@ -90,7 +91,7 @@ export interface ServerAdapter {
    */
   decryptOnly: boolean;
   /** The managed file for a ring; `staged` is a decrypt-only key that is about to become primary. */
-  renderManaged(node: NodeSpec, ring: PlacedRing): ManagedContent;
+  renderManaged(node: NodeSpec, ring: PlacedRing | undefined): ManagedContent;
   /** Shell snippet printing a token that changes when the server starts serving a new config. */
   generationScript(node: NodeSpec): string;
   /** Shell snippet printing the server's ticket lifetime in seconds, if it can be told. */
@@ -127,5 +128,7 @@ export interface RawNodeState {
   included: boolean | undefined;
   foreignKeys: string[];
   check: { ok: boolean; output: string } | undefined;
+  /** The server's ticket lifetime as configured (e.g. "5m", "300"), when it could be read. */
+  ticketLifetime: string | undefined;
   complete: boolean;
 }

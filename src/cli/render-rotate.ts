@@ -1,0 +1,116 @@
+import type { RotateReport } from '../rotation/rotate.js';
+import type { RotationEvent } from '../rotation/types.js';
+import { formatAge } from './render-status.js';
+import type { Terminal } from './terminal.js';
+
+/**
+ * Progress for people: a line per phase and per failing node, and a countdown during the overlap
+ * (redrawn in place on a terminal, a line a minute otherwise).
+ */
+export function createProgress(
+  stream: NodeJS.WriteStream,
+  t: Terminal,
+  quiet: boolean,
+): (e: RotationEvent) => void {
+  let lastPlainTick = 0;
+  let countdownShown = false;
+  const write = (s: string) => {
+    if (countdownShown && t.isTTY) {
+      stream.write('\r\u001b[2K');
+      countdownShown = false;
+    }
+    stream.write(s);
+  };
+  return (e) => {
+    if (quiet) return;
+    switch (e.type) {
+      case 'phase-start':
+        if (e.phase !== 'preflight')
+          write(`${t.dim(`[${e.pool}]`)} ${e.phase} on ${e.nodes} node(s)...\n`);
+        break;
+      case 'node-done':
+        if (!e.ok)
+          write(`${t.dim(`[${e.pool}]`)}   ${t.red('x')} ${e.node}: ${e.message ?? 'failed'}\n`);
+        break;
+      case 'phase-end':
+        write(
+          `${t.dim(`[${e.pool}]`)} ${e.phase} ${e.ok ? t.green('ok') : t.red('FAILED')} (${(e.ms / 1000).toFixed(1)}s)\n`,
+        );
+        break;
+      case 'wait': {
+        const left = formatAge(Math.ceil(e.remainingMs / 1000));
+        if (t.isTTY) {
+          stream.write(
+            `\r\u001b[2K${t.dim(`[${e.pool}]`)} overlap: ${left} left before promotion (Ctrl-C rolls back)`,
+          );
+          countdownShown = e.remainingMs > 0;
+          if (e.remainingMs === 0) stream.write('\n');
+        } else if (Date.now() - lastPlainTick >= 60_000 || e.remainingMs === e.totalMs) {
+          lastPlainTick = Date.now();
+          write(`[${e.pool}] overlap: ${left} left before promotion\n`);
+        }
+        break;
+      }
+      case 'note':
+        write(
+          `${t.dim(`[${e.pool}]`)} ${e.level === 'warn' ? t.yellow('warning: ') : ''}${e.message}\n`,
+        );
+        break;
+      case 'plan':
+        break;
+    }
+  };
+}
+
+export function renderSummary(report: RotateReport, t: Terminal): string {
+  const out: string[] = [];
+  if (report.stopped === 'locked') {
+    for (const p of report.preflight)
+      for (const l of p.locked)
+        out.push(`pool ${p.pool} is locked on ${l.node} by ${l.holder}; nothing was touched`);
+    return out.join('\n') + '\n';
+  }
+  if (report.stopped === 'preflight') {
+    out.push(t.red('preflight failed; nothing was written anywhere:'));
+    for (const p of report.preflight)
+      for (const f of p.failures) out.push(`  pool ${p.pool}, ${f.node}: ${f.reason}`);
+    return out.join('\n') + '\n';
+  }
+  if (report.stopped === 'declined') return 'not confirmed; nothing was changed\n';
+  for (const r of report.results) {
+    const head = `${t.bold(`pool ${r.pool}`)} (${r.server})`;
+    const verdict: Record<typeof r.outcome, string> = {
+      rotated: t.green(
+        `rotated: every node encrypts with ${r.keyId.slice(0, 12)}; ring [${r.after.map((k) => k.slice(0, 12)).join(' ')}]`,
+      ),
+      staged: t.green(
+        `staged ${r.keyId.slice(0, 12)} for decryption on every node; promote with \`stekctl rotate --promote\``,
+      ),
+      'nothing-to-do': 'nothing to do',
+      'rolled-back': t.red(`FAILED and rolled back: every node holds its ring from before the run`),
+      'not-restored': t.red('FAILED and NOT fully restored'),
+    };
+    out.push(`${head}: ${verdict[r.outcome]}`);
+    if (r.error) out.push(`  cause: ${r.error}`);
+    const v = r.verification;
+    if (v)
+      out.push(
+        `  verify: ${v.summary.resumed}/${v.summary.probes} resumptions across the pool, ${v.ok ? 'ok' : 'FAILED'}`,
+      );
+    for (const c of r.ticketChecks)
+      out.push(`  ${c.name}: ${c.ok ? 'ok' : `FAILED: ${c.problems.join('; ')}`}`);
+    const sw = r.phases.find((p) => p.name === 'switch');
+    if (sw?.windowMs !== undefined && r.kind !== 'bootstrap') {
+      out.push(`  switch window (first to last node reloading): ${sw.windowMs} ms`);
+    }
+    if (r.switchLoss) {
+      out.push(
+        `  tickets from before the switch: ${r.switchLoss.lost} of ${r.switchLoss.offered} fell back to a full handshake (${r.server} has no decrypt-only slot)`,
+      );
+    }
+    for (const n of r.needsPerson) out.push(`  ${t.red('needs a person:')} ${n.node}: ${n.reason}`);
+    for (const w of r.warnings) out.push(`  ${t.yellow('warning:')} ${w}`);
+  }
+  for (const w of report.warnings) out.push(`${t.yellow('warning:')} ${w}`);
+  return out.join('\n') + '\n';
+}

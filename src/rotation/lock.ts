@@ -1,0 +1,108 @@
+import { hostname, userInfo } from 'node:os';
+import type { NodeSpec } from '../inventory/types.js';
+import { quoteShell } from '../remote/shell.js';
+
+/** What a lock file on a node says about the run that holds it. */
+export interface LockHolder {
+  runId: string;
+  host: string;
+  pid: number;
+  user: string;
+  started: string;
+  expires: string;
+}
+
+export function newLockHolder(runId: string, ttlMs: number, now: Date): LockHolder {
+  return {
+    runId,
+    host: hostname(),
+    pid: process.pid,
+    user: safeUser(),
+    started: now.toISOString(),
+    expires: new Date(now.getTime() + ttlMs).toISOString(),
+  };
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Shell that takes the pool lock on a node: `<keyDir>/stekctl.lock`, created with O_EXCL
+ * (noclobber), so two runs from anywhere never both get it. Prints LOCK|ok or LOCK|held|<base64>.
+ */
+export function acquireLockScript(
+  node: NodeSpec,
+  holder: LockHolder,
+  breakSeen: string | undefined,
+): string {
+  const d = quoteShell(node.keyDir);
+  const lines = [`cd ${d} 2>/dev/null || { echo "LOCK|nodir"; exit 0; }`];
+  if (breakSeen !== undefined) {
+    // Break only the lock we judged stale: if another run replaced it meanwhile, leave it.
+    lines.push(
+      `[ "$(base64 -w0 < stekctl.lock 2>/dev/null)" = ${quoteShell(breakSeen)} ] && rm -f stekctl.lock`,
+    );
+  }
+  lines.push(
+    `if ( set -C; umask 077; printf '%s\\n' ${quoteShell(JSON.stringify(holder))} > stekctl.lock ) 2>/dev/null; then echo "LOCK|ok"; ` +
+      `else echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; fi`,
+  );
+  return lines.join('\n');
+}
+
+export function releaseLockScript(node: NodeSpec, runId: string): string {
+  return `cd ${quoteShell(node.keyDir)} 2>/dev/null && grep -qF ${quoteShell(`"runId":"${runId}"`)} stekctl.lock 2>/dev/null && rm -f stekctl.lock; echo "UNLOCK|ok"`;
+}
+
+export type LockResult =
+  | { status: 'ok' }
+  | { status: 'nodir' }
+  | { status: 'held'; raw: string; holder: LockHolder | undefined };
+
+export function parseLockOutput(stdout: string): LockResult | undefined {
+  const line = stdout.split('\n').find((l) => l.startsWith('LOCK|'));
+  if (!line) return undefined;
+  const [, status, raw] = line.split('|');
+  if (status === 'ok') return { status: 'ok' };
+  if (status === 'nodir') return { status: 'nodir' };
+  const text = Buffer.from(raw ?? '', 'base64').toString('utf8');
+  let holder: LockHolder | undefined;
+  try {
+    holder = JSON.parse(text) as LockHolder;
+  } catch {
+    holder = undefined;
+  }
+  return { status: 'held', raw: raw ?? '', holder };
+}
+
+/** Whether a held lock may be broken, and why: a dead process here, or an expired lock elsewhere. */
+export function staleReason(holder: LockHolder | undefined, now: Date): string | undefined {
+  if (!holder) return 'the lock file is unreadable';
+  if (holder.host === hostname() && !processAlive(holder.pid)) {
+    return `left by process ${holder.pid} on this machine, which is no longer running`;
+  }
+  if (Date.parse(holder.expires) < now.getTime()) {
+    return `left by ${holder.user}@${holder.host} (pid ${holder.pid}) and expired at ${holder.expires}`;
+  }
+  return undefined;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function describeHolder(holder: LockHolder | undefined): string {
+  return holder
+    ? `${holder.user}@${holder.host} (pid ${holder.pid}, since ${holder.started})`
+    : 'an unknown run';
+}

@@ -1,0 +1,362 @@
+import type { NodeSpec, PoolSpec } from '../inventory/types.js';
+import { OperationError } from '../errors.js';
+import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
+import {
+  commonKeys,
+  decryptKeys,
+  encryptingKey,
+  keyFilePath,
+  keyPathsOf,
+  place,
+  ringIds,
+  stateRingIds,
+} from './placement.js';
+import type { NodeStep, PlanPhase, RotationPlan } from './types.js';
+
+export type RotationMode = 'full' | 'stage' | 'promote';
+
+export interface PlanInput {
+  pool: PoolSpec;
+  adapter: ServerAdapter;
+  /** Every node's state, read in preflight. */
+  states: Map<NodeSpec, NodeState>;
+  /** Id of the key generated for this run, used unless a staged key is resumed. */
+  newKeyId: string;
+  mode: RotationMode;
+  overlapMs: number;
+  now: Date;
+}
+
+/**
+ * Builds the rotation of one pool as pure data: which ring every node holds after each phase, and
+ * in what order. Ordering is what keeps the invariant: a key is on every node before any node
+ * encrypts with it, and a key leaves a ring only once no node encrypts with it.
+ */
+export function planRotation(input: PlanInput): RotationPlan {
+  const { pool, adapter, states } = input;
+  const haproxy = adapter.kind === 'haproxy';
+  const paths = new Map(pool.nodes.map((n) => [n, keyPathsOf(n, stateOf(states, n), haproxy)]));
+  const common = commonKeys(pool, paths);
+  const before = new Map(pool.nodes.map((n) => [n, stateRingIds(stateOf(states, n))]));
+  const notes: string[] = [];
+  const warnings: string[] = [];
+
+  const staged = findResumableStage(pool, states, common);
+  const encrypting = pool.nodes.map((n) => encryptingKey(stateOf(states, n)));
+  const bootstrap = encrypting.every((k) => k === undefined) && !staged;
+
+  if (input.mode === 'promote' && !staged) {
+    throw new OperationError(
+      `pool ${pool.name}: no staged key to promote`,
+      'run `stekctl rotate --stage` first, or `stekctl rotate` for a whole rotation',
+    );
+  }
+  const keyId = staged?.keyId ?? input.newKeyId;
+  const plan: RotationPlan = {
+    pool,
+    kind: bootstrap ? 'bootstrap' : staged ? 'resume' : 'rotate',
+    keyId,
+    generateKey: !staged,
+    before,
+    after: [],
+    phases: [],
+    notes,
+    warnings,
+  };
+  // Paths of the new key: written by this run, or already on every node when resuming.
+  for (const n of pool.nodes) {
+    const p = paths.get(n) as Map<string, string>;
+    if (!p.has(keyId)) p.set(keyId, keyFilePath(n, keyId));
+  }
+
+  if (bootstrap) {
+    notes.push(
+      'no managed ring yet: every node gets the first key as its encrypting key at once (each node used its own random key until now, so no shared ticket can be lost)',
+    );
+    const steps = pool.nodes.map((node) =>
+      step(
+        node,
+        { encrypt: place(pathsOf(paths, node), keyId), decrypt: [], staged: undefined },
+        {
+          writeKey: true,
+          adopt: false,
+          writeManaged: true,
+          reload: true,
+        },
+      ),
+    );
+    plan.phases.push(
+      phase('switch', 0, steps, keyId, false, true, 'make the first key primary on every node'),
+    );
+    plan.after = [keyId];
+    return withRetire(plan, input, [keyId]);
+  }
+
+  describeDrift(pool, states, notes);
+  const reference = referenceNode(pool, states);
+  const refState = stateOf(states, reference);
+  const refEncrypt = encryptingKey(refState);
+  // Keys that stay decryptable after the switch: the old encrypting key first, then older ones.
+  const candidates = unique([refEncrypt, ...decryptKeys(refState)]).filter(
+    (id): id is string => id !== undefined && id !== keyId && common.has(id),
+  );
+  const keepAtPromote = adapter.decryptOnly ? candidates.slice(0, Math.max(1, pool.retain)) : [];
+  const keepAtEnd = candidates.slice(0, pool.retain);
+  if (staged && input.mode === 'stage') {
+    notes.push(`key ${keyId} is already staged on every node; nothing to do until it is promoted`);
+    plan.after = before.get(reference) ?? [];
+    return plan;
+  }
+
+  if (!staged) {
+    const steps = pool.nodes.map((node) =>
+      stageStep(node, stateOf(states, node), pathsOf(paths, node), keyId, adapter),
+    );
+    for (const s of steps) {
+      if (s.ring.encrypt.keyId === keyId) {
+        notes.push(`${s.node.name} holds no ring: it encrypts with the new key from the start`);
+      }
+    }
+    const what = adapter.decryptOnly
+      ? `add key ${short(keyId)} for decryption only on every node`
+      : `write key ${short(keyId)} on every node without using it yet`;
+    plan.phases.push(phase('stage', 0, steps, undefined, false, false, what));
+  }
+  if (input.mode === 'stage') {
+    plan.after = plan.phases[0] ? ringIds(plan.phases[0].steps[0]!.ring) : [];
+    return plan;
+  }
+
+  const wait = overlapWait(input, staged?.promoteAfter, adapter.decryptOnly);
+  const promoteSteps = pool.nodes.map((node) =>
+    step(
+      node,
+      {
+        encrypt: place(pathsOf(paths, node), keyId),
+        decrypt: keepAtPromote.map((id) => place(pathsOf(paths, node), id)),
+        staged: undefined,
+      },
+      { writeKey: false, adopt: false, writeManaged: true, reload: true },
+    ),
+  );
+  if (adapter.decryptOnly) {
+    plan.phases.push(
+      phase(
+        'promote',
+        wait,
+        promoteSteps,
+        keyId,
+        true,
+        true,
+        `make key ${short(keyId)} primary on every node`,
+      ),
+    );
+  } else {
+    warnings.push(
+      `${adapter.kind} holds one key and no decrypt-only slot: tickets issued before the switch fall back to a full handshake after it`,
+    );
+    plan.phases.push(
+      phase(
+        'switch',
+        wait,
+        promoteSteps,
+        keyId,
+        true,
+        true,
+        `switch every node to key ${short(keyId)} at once`,
+      ),
+    );
+  }
+  plan.after = [keyId, ...(adapter.decryptOnly ? keepAtEnd : [])];
+  return withRetire(plan, input, [keyId, ...keepAtEnd]);
+}
+
+/** Drops keys beyond `retain` from rings and deletes key files nothing refers to any more. */
+function withRetire(plan: RotationPlan, input: PlanInput, keep: string[]): RotationPlan {
+  const { pool, adapter, states } = input;
+  const last = plan.phases[plan.phases.length - 1];
+  if (!last) return plan;
+  let anyWork = false;
+  const steps = pool.nodes.map((node) => {
+    const prev = last.steps.find((s) => s.node === node)?.ring as PlacedRing;
+    const ring: PlacedRing = adapter.decryptOnly
+      ? {
+          encrypt: prev.encrypt,
+          decrypt: prev.decrypt.filter((k) => keep.includes(k.keyId)),
+          staged: undefined,
+        }
+      : prev;
+    const changed = ringIds(ring).join() !== ringIds(prev).join();
+    // Files for the keys kept in the ring, plus (Apache) the previous keys kept for a rollback.
+    const keepFiles = new Set([...ringIds(ring), ...keep]);
+    const del = keyFilesOf(stateOf(states, node), adapter)
+      .filter((f) => !keepFiles.has(f.keyId))
+      .map((f) => f.file);
+    if (changed || del.length > 0) anyWork = true;
+    return step(
+      node,
+      ring,
+      { writeKey: false, adopt: false, writeManaged: changed, reload: changed },
+      del,
+    );
+  });
+  // Always run: it also records the finished rotation on every node (stekctl.json).
+  const dropped = unique(steps.flatMap((s) => s.deleteFiles)).length;
+  plan.phases.push(
+    phase(
+      'retire',
+      0,
+      steps,
+      plan.keyId,
+      false,
+      false,
+      anyWork
+        ? `keep ${pool.retain} previous key(s) for decryption; delete ${dropped} unused key file(s)`
+        : 'record the finished rotation; no key to retire',
+    ),
+  );
+  return plan;
+}
+
+/**
+ * Key files in keyDir that stekctl may delete once unused: `*.key` files with a key's size, and
+ * (HAProxy) the `<id>.key` copies the transaction makes of tickets.keys lines.
+ */
+function keyFilesOf(state: NodeState, adapter: ServerAdapter): { file: string; keyId: string }[] {
+  const files = state.files
+    .filter((f) => f.keyId !== undefined && f.file.endsWith('.key'))
+    .map((f) => ({ file: f.file, keyId: f.keyId as string }));
+  if (adapter.kind === 'haproxy') {
+    for (const e of state.ring) {
+      if (e.keyId && !files.some((f) => f.keyId === e.keyId))
+        files.push({ file: `${e.keyId}.key`, keyId: e.keyId });
+    }
+  }
+  return files;
+}
+
+function stageStep(
+  node: NodeSpec,
+  state: NodeState,
+  paths: Map<string, string>,
+  keyId: string,
+  adapter: ServerAdapter,
+): NodeStep {
+  const own = encryptingKey(state);
+  const opts = {
+    writeKey: true,
+    adopt: adapter.kind === 'haproxy',
+    writeManaged: adapter.decryptOnly,
+    reload: adapter.decryptOnly,
+  };
+  if (!own || !paths.has(own)) {
+    // A node without a ring (rebuilt, or never set up) has nothing to keep encrypting with.
+    return step(
+      node,
+      { encrypt: place(paths, keyId), decrypt: [], staged: undefined },
+      { ...opts, writeManaged: true, reload: true },
+    );
+  }
+  const decrypt = decryptKeys(state).filter((id) => paths.has(id) && id !== keyId);
+  return step(
+    node,
+    {
+      encrypt: place(paths, own),
+      decrypt: decrypt.map((id) => place(paths, id)),
+      staged: adapter.decryptOnly ? place(paths, keyId) : undefined,
+    },
+    opts,
+  );
+}
+
+/** A stage that a previous run completed on every node (two-step mode, or a run that died). */
+function findResumableStage(
+  pool: PoolSpec,
+  states: Map<NodeSpec, NodeState>,
+  common: Set<string>,
+): { keyId: string; promoteAfter: string | undefined } | undefined {
+  const pendings = pool.nodes.map((n) => stateOf(states, n).manifest?.pending);
+  const first = pendings[0];
+  if (!first || !common.has(first.keyId)) return undefined;
+  if (!pendings.every((p) => p?.keyId === first.keyId)) return undefined;
+  return { keyId: first.keyId, promoteAfter: first.promoteAfter };
+}
+
+function overlapWait(
+  input: PlanInput,
+  promoteAfter: string | undefined,
+  decryptOnly: boolean,
+): number {
+  if (!decryptOnly) return 0;
+  if (promoteAfter) return Math.max(0, Date.parse(promoteAfter) - input.now.getTime());
+  return input.overlapMs;
+}
+
+function describeDrift(pool: PoolSpec, states: Map<NodeSpec, NodeState>, notes: string[]): void {
+  const sigs = new Map<string, string[]>();
+  for (const n of pool.nodes) {
+    const sig = stateRingIds(stateOf(states, n)).map(short).join(' ');
+    sigs.set(sig, [...(sigs.get(sig) ?? []), n.name]);
+  }
+  if (sigs.size > 1) {
+    const parts = [...sigs.entries()].map(
+      ([sig, nodes]) => `${nodes.join(', ')}: [${sig || 'no keys'}]`,
+    );
+    notes.push(
+      `nodes disagree (drift); this rotation brings them back to one ring. Found ${parts.join('; ')}`,
+    );
+  }
+}
+
+/** The node whose encrypting key most nodes share: its ring is the pool's reference. */
+function referenceNode(pool: PoolSpec, states: Map<NodeSpec, NodeState>): NodeSpec {
+  const counts = new Map<string, number>();
+  for (const n of pool.nodes) {
+    const k = encryptingKey(stateOf(states, n));
+    if (k) counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const best = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  return (
+    pool.nodes.find((n) => encryptingKey(stateOf(states, n)) === best) ??
+    (pool.nodes[0] as NodeSpec)
+  );
+}
+
+function step(
+  node: NodeSpec,
+  ring: PlacedRing,
+  o: { writeKey: boolean; adopt: boolean; writeManaged: boolean; reload: boolean },
+  deleteFiles: string[] = [],
+): NodeStep {
+  return { node, ring, ...o, deleteFiles };
+}
+
+function phase(
+  name: PlanPhase['name'],
+  waitBeforeMs: number,
+  steps: NodeStep[],
+  expectKeyId: string | undefined,
+  ticketsBefore: boolean,
+  verifyAfter: boolean,
+  description: string,
+): PlanPhase {
+  return { name, waitBeforeMs, steps, expectKeyId, ticketsBefore, verifyAfter, description };
+}
+
+function stateOf(states: Map<NodeSpec, NodeState>, node: NodeSpec): NodeState {
+  const s = states.get(node);
+  if (!s) throw new Error(`no state read for ${node.name}`);
+  return s;
+}
+
+function pathsOf(paths: Map<NodeSpec, Map<string, string>>, node: NodeSpec): Map<string, string> {
+  return paths.get(node) as Map<string, string>;
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+export function short(keyId: string): string {
+  return keyId.slice(0, 12);
+}

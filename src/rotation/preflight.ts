@@ -1,0 +1,166 @@
+import pLimit from 'p-limit';
+import type { NodeSpec, PoolSpec } from '../inventory/types.js';
+import { openSession } from '../remote/ssh-session.js';
+import { quoteShell } from '../remote/shell.js';
+import type { SessionMap } from '../fleet/inspect-pools.js';
+import { adapterFor } from '../servers/index.js';
+import { readNodeState } from '../servers/node-state.js';
+import type { NodeState } from '../servers/types.js';
+import {
+  acquireLockScript,
+  describeHolder,
+  parseLockOutput,
+  staleReason,
+  type LockHolder,
+} from './lock.js';
+
+export interface PreflightOptions {
+  concurrency: number;
+  acceptNewHostKey: boolean;
+  /** Take the pool lock first (not for a dry run). */
+  lock: { holder: LockHolder; breakLock: boolean } | undefined;
+  now: Date;
+}
+
+export interface PreflightResult {
+  pool: PoolSpec;
+  states: Map<NodeSpec, NodeState>;
+  /** Nodes that stop the rotation, with the reason. */
+  failures: { node: string; reason: string }[];
+  /** Nodes whose lock another run holds. */
+  locked: { node: string; holder: string }[];
+  /** Nodes where this run holds the lock (to release, whatever happens). */
+  lockedByUs: NodeSpec[];
+  warnings: string[];
+}
+
+/**
+ * Read-only check of every node before anything is written: connect (host key verified), take the
+ * lock, read the ring, run the config test. One command per node.
+ */
+export async function preflightPool(
+  pool: PoolSpec,
+  sessions: SessionMap,
+  opts: PreflightOptions,
+): Promise<PreflightResult> {
+  const adapter = adapterFor(pool.server);
+  const limit = pLimit(opts.concurrency);
+  const result: PreflightResult = {
+    pool,
+    states: new Map(),
+    failures: [],
+    locked: [],
+    lockedByUs: [],
+    warnings: [],
+  };
+  await Promise.all(
+    pool.nodes.map((node) =>
+      limit(async () => {
+        try {
+          let session = sessions.get(node);
+          if (!session) {
+            session = await openSession(node, { acceptNewHostKey: opts.acceptNewHostKey });
+            sessions.set(node, session);
+          }
+          if (opts.lock) {
+            const lock = await takeLock(session.exec.bind(session), node, opts.lock, opts.now);
+            if (lock.status === 'held') {
+              result.locked.push({ node: node.name, holder: lock.holder });
+              return;
+            }
+            if (lock.status === 'nodir') {
+              result.failures.push({
+                node: node.name,
+                reason: `key directory ${node.keyDir} does not exist`,
+              });
+              return;
+            }
+            result.lockedByUs.push(node);
+            if (lock.broke) result.warnings.push(`${node.name}: broke a stale lock ${lock.broke}`);
+          }
+          const state = await readNodeState(session, adapter, node, { runCheck: true });
+          result.states.set(node, state);
+          for (const reason of fatalProblems(node, state))
+            result.failures.push({ node: node.name, reason });
+          for (const w of minorProblems(state)) result.warnings.push(`${node.name}: ${w}`);
+        } catch (err) {
+          result.failures.push({
+            node: node.name,
+            reason: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }),
+    ),
+  );
+  return result;
+}
+
+type Exec = (cmd: string) => Promise<{ stdout: string; stderr: string; code: number | null }>;
+
+async function takeLock(
+  exec: Exec,
+  node: NodeSpec,
+  lock: { holder: LockHolder; breakLock: boolean },
+  now: Date,
+): Promise<
+  { status: 'ok'; broke?: string } | { status: 'nodir' } | { status: 'held'; holder: string }
+> {
+  const first = parseLockOutput(
+    (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, undefined))}`)).stdout,
+  );
+  if (!first) throw new Error(`could not take the lock in ${node.keyDir}`);
+  if (first.status !== 'held') return first;
+  const why = lock.breakLock ? 'broken with --break-lock' : staleReason(first.holder, now);
+  if (!why) return { status: 'held', holder: describeHolder(first.holder) };
+  const second = parseLockOutput(
+    (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, first.raw))}`)).stdout,
+  );
+  if (second?.status === 'ok') return { status: 'ok', broke: `(${why})` };
+  return {
+    status: 'held',
+    holder: describeHolder(second?.status === 'held' ? second.holder : undefined),
+  };
+}
+
+/** What stops a rotation on this node. A ring entry whose file is gone is drift to repair, not a stop. */
+export function fatalProblems(node: NodeSpec, state: NodeState): string[] {
+  const out: string[] = [];
+  if (!state.keyDir.exists) {
+    out.push(
+      `key directory ${node.keyDir} does not exist (create it with: install -d -m 700 ${node.keyDir})`,
+    );
+    return out;
+  }
+  if (state.keyDir.mode !== '700') {
+    out.push(
+      `key directory ${node.keyDir} has mode ${state.keyDir.mode}; it must be 700 (chmod 700 ${node.keyDir})`,
+    );
+  }
+  if (!state.managedFile.exists) {
+    out.push(
+      `${state.managedFile.path} does not exist; create it empty and include it in the server config`,
+    );
+  }
+  if (state.included === false) {
+    out.push(`the server config ${node.config} does not include ${state.managedFile.path}`);
+  }
+  for (const p of state.foreignKeys) {
+    out.push(
+      `the server config names ticket key ${p} outside ${state.managedFile.path}; move that line into it so that stekctl adopts the key`,
+    );
+  }
+  const repairable = state.ring.some((e) => e.problem !== undefined);
+  if (state.check && !state.check.ok && !repairable) {
+    out.push(`config test \`${node.check}\` fails: ${lastLines(state.check.output)}`);
+  }
+  return out;
+}
+
+/** Problems the rotation repairs or that do not stop it: shown as warnings. */
+function minorProblems(state: NodeState): string[] {
+  return state.problems.filter((p) => p.startsWith('key file') || p.startsWith('refers to'));
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-2).join(' / ');
+}

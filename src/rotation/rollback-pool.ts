@@ -1,0 +1,175 @@
+import pLimit from 'p-limit';
+import type { NodeSpec, TlsVersion } from '../inventory/types.js';
+import { confirmKeyEverywhere, toProbeTarget } from '../probe/index.js';
+import { openSession } from '../remote/ssh-session.js';
+import { adapterFor } from '../servers/index.js';
+import { readNodeState } from '../servers/node-state.js';
+import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
+import { applyPhase } from './apply-phase.js';
+import { buildManifest } from './manifest.js';
+import { encryptingKey, placedBefore, ringIds, stateRingIds } from './placement.js';
+import type { PreflightResult } from './preflight.js';
+import type { PoolRunOptions, PoolRunResult } from './run-types.js';
+import type { RotationPlan } from './types.js';
+
+/**
+ * Puts every node the run touched back to its ring from before the run, reading each node again
+ * rather than trusting what the run believes it did. While any node's state is unknown, the new
+ * key stays on every other node for decryption, so that whatever that node does, its tickets
+ * still resume: the pool is then left safe but not restored, and the node is named.
+ */
+export async function rollbackPool(
+  plan: RotationPlan,
+  pre: PreflightResult,
+  result: PoolRunResult,
+  touched: Set<NodeSpec>,
+  opts: PoolRunOptions,
+): Promise<PoolRunResult> {
+  const { pool } = plan;
+  const adapter = adapterFor(pool.server);
+  const K = plan.keyId;
+  opts.emit({
+    type: 'note',
+    pool: pool.name,
+    level: 'warn',
+    message: `rolling back: ${result.error ?? ''}`,
+  });
+  const now = await readAll([...touched], adapter, opts);
+  const unknown = [...touched].filter((n) => !now.has(n));
+  const before = (n: NodeSpec) =>
+    placedBefore(n, pre.states.get(n) as NodeState, adapter.kind === 'haproxy');
+
+  // Step 1 (servers with a decrypt-only slot): nodes that encrypt with the new key go back to
+  // their old encrypting key, keeping the new one for decryption while their peers catch up.
+  if (adapter.decryptOnly) {
+    const demote = [...now.entries()].filter(
+      ([n, s]) => encryptingKey(s) === K && before(n)?.encrypt.keyId !== K,
+    );
+    const steps = demote.flatMap(([n]) => {
+      const b = before(n);
+      return b
+        ? [
+            {
+              node: n,
+              ring: { ...b, staged: { keyId: K, path: `${n.keyDir}/${K}.key` } } as PlacedRing,
+            },
+          ]
+        : [];
+    });
+    if (steps.length > 0 && !(await restoreRings(plan, pre, adapter, steps, [], opts, result)))
+      unknown.push(...steps.map((s) => s.node));
+  }
+  // Step 2: once nobody can be encrypting with the new key, take it out everywhere.
+  if (unknown.length === 0 || !adapter.decryptOnly) {
+    const reread = await readAll([...touched], adapter, opts);
+    for (const n of touched) if (!reread.has(n) && !unknown.includes(n)) unknown.push(n);
+    const steps = [...reread.keys()]
+      .filter((n) => differs(reread.get(n), plan.before.get(n)) || holdsFile(reread.get(n), K))
+      .map((n) => ({ node: n, ring: before(n) }));
+    const del = plan.generateKey ? [`${K}.key`] : [];
+    if (steps.length > 0 && !(await restoreRings(plan, pre, adapter, steps, del, opts, result))) {
+      for (const s of steps) if (!unknown.includes(s.node)) unknown.push(s.node);
+    }
+  }
+  const final = await readAll([...touched], adapter, opts);
+  const notBack = [...touched].filter((n) => differs(final.get(n), plan.before.get(n)));
+  result.needsPerson = notBack.map((n) => ({
+    node: n.name,
+    reason: final.has(n)
+      ? `ring is [${stateRingIds(final.get(n) as NodeState)
+          .map((k) => k.slice(0, 12))
+          .join(' ')}], was [${(plan.before.get(n) ?? []).map((k) => k.slice(0, 12)).join(' ')}]`
+      : 'could not be reached to confirm its state',
+  }));
+  result.outcome = notBack.length === 0 ? 'rolled-back' : 'not-restored';
+  result.exitCode = notBack.length === 0 ? 1 : 3;
+  return result;
+}
+
+function differs(state: NodeState | undefined, before: string[] | undefined): boolean {
+  return !state || stateRingIds(state).join() !== (before ?? []).join();
+}
+
+function holdsFile(state: NodeState | undefined, keyId: string): boolean {
+  return state?.files.some((f) => f.file === `${keyId}.key`) ?? false;
+}
+
+async function restoreRings(
+  plan: RotationPlan,
+  pre: PreflightResult,
+  adapter: ServerAdapter,
+  steps: { node: NodeSpec; ring: PlacedRing | undefined }[],
+  deleteFiles: string[],
+  opts: PoolRunOptions,
+  result: PoolRunResult,
+): Promise<boolean> {
+  const requests = steps.map(({ node, ring }) => ({
+    node,
+    req: {
+      ring,
+      newKey: undefined,
+      adopt: false,
+      writeManaged: true,
+      reload: true,
+      deleteFiles:
+        ring && ringIds(ring).some((id) => deleteFiles.includes(`${id}.key`)) ? [] : deleteFiles,
+      manifest: buildManifest(pre.states.get(node)?.manifest, plan.pool.name, ring, opts.now(), {
+        pending: undefined,
+      }),
+    },
+  }));
+  const applied = await applyPhase(
+    plan.pool.name,
+    'rollback',
+    adapter,
+    requests,
+    opts.sessions,
+    opts.concurrency,
+    opts.emit,
+  );
+  result.phases.push(applied.record);
+  if (!applied.record.ok) return false;
+  // Confirm with handshakes that the nodes encrypt with their old key again, where one is shared.
+  const encs = new Set(steps.map((s) => s.ring?.encrypt.keyId));
+  const [only] = [...encs];
+  if (encs.size === 1 && only) {
+    const versions: TlsVersion[] = plan.pool.nodes[0]?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
+    const targets = steps.map((s) => toProbeTarget(s.node));
+    const conf = await confirmKeyEverywhere(targets, versions, only, 30_000, {
+      concurrency: opts.concurrency,
+    });
+    return conf.ok;
+  }
+  return true;
+}
+
+/** Reads every node again, reconnecting where the old connection is gone; unreadable nodes are left out. */
+async function readAll(
+  nodes: NodeSpec[],
+  adapter: ServerAdapter,
+  opts: PoolRunOptions,
+): Promise<Map<NodeSpec, NodeState>> {
+  const limit = pLimit(opts.concurrency);
+  const out = new Map<NodeSpec, NodeState>();
+  await Promise.all(
+    nodes.map((node) =>
+      limit(async () => {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          try {
+            let session = opts.sessions.get(node);
+            if (!session || attempt > 0) {
+              await session?.close().catch(() => undefined);
+              session = await openSession(node, { acceptNewHostKey: false });
+              opts.sessions.set(node, session);
+            }
+            out.set(node, await readNodeState(session, adapter, node, { runCheck: false }));
+            return;
+          } catch {
+            // Try once more on a fresh connection, then give up on this node.
+          }
+        }
+      }),
+    ),
+  );
+  return out;
+}

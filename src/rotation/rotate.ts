@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { PoolSpec } from '../inventory/types.js';
+import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
+import { closeSessions } from '../remote/session-pool.js';
+import { quoteShell } from '../remote/shell.js';
+import type { SessionMap } from '../fleet/inspect-pools.js';
+import { adapterFor } from '../servers/index.js';
+import { lifetimeWarning } from './lifetime.js';
+import { newLockHolder, releaseLockScript } from './lock.js';
+import { planRotation, type RotationMode } from './plan-rotation.js';
+import { preflightPool, type PreflightResult } from './preflight.js';
+import { runPoolPlan } from './run-pool.js';
+import type { PoolRunResult } from './run-types.js';
+import type { EmitEvent, RotationPlan } from './types.js';
+
+export interface RotateRequest {
+  pools: PoolSpec[];
+  mode: RotationMode;
+  dryRun: boolean;
+  /** Overrides every pool's overlap. */
+  overlapMs: number | undefined;
+  concurrency: number;
+  acceptNewHostKey: boolean;
+  breakLock: boolean;
+  emit: EmitEvent;
+  signal: AbortSignal;
+  /** Asked once every plan is known and before anything is written; false stops the run. */
+  confirm: ((plans: RotationPlan[]) => Promise<boolean>) | undefined;
+}
+
+export interface PreflightFailure {
+  pool: string;
+  failures: { node: string; reason: string }[];
+  locked: { node: string; holder: string }[];
+}
+
+export interface RotateReport {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  mode: RotationMode;
+  dryRun: boolean;
+  exitCode: 0 | 1 | 3 | 4;
+  /** Why the run stopped before changing anything, if it did. */
+  stopped: 'preflight' | 'locked' | 'declined' | undefined;
+  preflight: PreflightFailure[];
+  plans: RotationPlan[];
+  results: PoolRunResult[];
+  warnings: string[];
+}
+
+/** Lock lifetime beyond the overlap: long enough for any real run, short enough to recover. */
+const lockSlackMs = 30 * 60_000;
+
+/**
+ * The whole run: preflight and lock every pool, plan, ask, then carry out each pool's plan.
+ * Locks are released whatever happens; connections are opened once and reused by every phase.
+ */
+export async function rotate(req: RotateRequest): Promise<RotateReport> {
+  const runId = randomUUID();
+  const startedAt = new Date();
+  const sessions: SessionMap = new Map();
+  const report: RotateReport = {
+    runId,
+    startedAt: startedAt.toISOString(),
+    finishedAt: startedAt.toISOString(),
+    mode: req.mode,
+    dryRun: req.dryRun,
+    exitCode: 0,
+    stopped: undefined,
+    preflight: [],
+    plans: [],
+    results: [],
+    warnings: [],
+  };
+  const maxOverlap = Math.max(0, ...req.pools.map((p) => req.overlapMs ?? p.overlapMs));
+  const holder = newLockHolder(runId, maxOverlap + lockSlackMs, startedAt);
+  const keys: TicketKey[] = [];
+  let pre: PreflightResult[] = [];
+  try {
+    for (const pool of req.pools)
+      req.emit({
+        type: 'phase-start',
+        pool: pool.name,
+        phase: 'preflight',
+        nodes: pool.nodes.length,
+      });
+    pre = await Promise.all(
+      req.pools.map((pool) =>
+        preflightPool(pool, sessions, {
+          concurrency: req.concurrency,
+          acceptNewHostKey: req.acceptNewHostKey,
+          lock: req.dryRun ? undefined : { holder, breakLock: req.breakLock },
+          now: startedAt,
+        }),
+      ),
+    );
+    for (const p of pre) {
+      const ok = p.failures.length === 0 && p.locked.length === 0;
+      req.emit({
+        type: 'phase-end',
+        pool: p.pool.name,
+        phase: 'preflight',
+        ok,
+        ms: Date.now() - startedAt.getTime(),
+      });
+      if (!ok) report.preflight.push({ pool: p.pool.name, failures: p.failures, locked: p.locked });
+    }
+    if (report.preflight.some((p) => p.locked.length > 0)) {
+      report.stopped = 'locked';
+      report.exitCode = 4;
+      return report;
+    }
+    if (report.preflight.length > 0) {
+      report.stopped = 'preflight';
+      report.exitCode = 1;
+      return report;
+    }
+    for (const p of pre) {
+      const key = generateKey(p.pool.keySize);
+      keys.push(key);
+      const plan = planRotation({
+        pool: p.pool,
+        adapter: adapterFor(p.pool.server),
+        states: p.states,
+        newKeyId: keyIdOf(key),
+        mode: req.mode,
+        overlapMs: req.overlapMs ?? p.pool.overlapMs,
+        now: startedAt,
+      });
+      const warning = lifetimeWarning(p, startedAt);
+      if (warning) plan.warnings.push(warning);
+      plan.warnings.push(...p.warnings);
+      report.plans.push(plan);
+      req.emit({ type: 'plan', pool: p.pool.name, plan });
+    }
+    if (req.dryRun) return report;
+    if (req.confirm && !(await req.confirm(report.plans))) {
+      report.stopped = 'declined';
+      report.exitCode = 1;
+      return report;
+    }
+    const limit = pLimit(Math.max(1, Math.min(req.pools.length, 8)));
+    report.results = await Promise.all(
+      report.plans.map((plan, i) =>
+        limit(() =>
+          runPoolPlan(plan, pre[i] as PreflightResult, {
+            sessions,
+            emit: req.emit,
+            signal: req.signal,
+            concurrency: req.concurrency,
+            runId,
+            overlapMs: req.overlapMs ?? plan.pool.overlapMs,
+            now: () => new Date(),
+            key: plan.generateKey ? keys[i] : undefined,
+          }),
+        ),
+      ),
+    );
+    report.exitCode = worst(report.results.map((r) => r.exitCode));
+    return report;
+  } finally {
+    for (const k of keys) zeroKey(k);
+    await releaseLocks(pre, sessions, runId);
+    await closeSessions(sessions);
+    report.finishedAt = new Date().toISOString();
+  }
+}
+
+function worst(codes: (0 | 1 | 3)[]): 0 | 1 | 3 {
+  return codes.includes(3) ? 3 : codes.includes(1) ? 1 : 0;
+}
+
+async function releaseLocks(
+  pre: PreflightResult[],
+  sessions: SessionMap,
+  runId: string,
+): Promise<void> {
+  await Promise.allSettled(
+    pre.flatMap((p) =>
+      p.lockedByUs.map(async (node) => {
+        const session = sessions.get(node);
+        await session?.exec(`sh -c ${quoteShell(releaseLockScript(node, runId))}`, {
+          timeoutMs: 15_000,
+        });
+      }),
+    ),
+  );
+}
