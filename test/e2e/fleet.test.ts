@@ -8,8 +8,8 @@ import { NodeSSH } from 'node-ssh';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { reapStaleFleets, startFleet, type Fleet, type FleetNode } from './fleet/index.js';
-import { isAlive, processesUnder } from './fleet/procs.js';
-import { fleetPrefix, fleetRoot } from './fleet/reaper.js';
+import { isAlive, processesUnder } from '../../src/loopback/procs.js';
+import { fleetPrefix, fleetRoot } from '../../src/loopback/reaper.js';
 
 function ssh(fleet: Fleet, node: FleetNode, knownHosts = fleet.knownHosts): Promise<number> {
   const args = ['-F', '/dev/null', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`];

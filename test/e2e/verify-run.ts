@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { expect } from 'vitest';
+import { takeTicket } from '../../src/probe/index.js';
 import type { Fleet, FleetNode, WriteInventoryOptions } from './fleet/index.js';
 import { runCli, secretFragments, type CliResult } from './cli.js';
 
@@ -110,4 +111,32 @@ export function expectNoKeyBytes(keys: Buffer[]): void {
   for (const text of outputs)
     for (const key of keys)
       for (const frag of secretFragments(key)) expect(text).not.toContain(frag);
+}
+
+/**
+ * Waits until a reloaded node issues tickets under `key` (undefined: no ticket), twice in a row
+ * in each version: Apache's graceful restart returns while old children still answer.
+ */
+export async function waitForKey(node: FleetNode, key: string | undefined): Promise<void> {
+  const target = {
+    node: node.host,
+    host: node.host,
+    port: node.tlsPort,
+    servername: node.servername,
+    ca: undefined,
+    timeoutMs: 3000,
+  };
+  const until = Date.now() + 15_000;
+  let streak = 0;
+  let seen: (string | undefined)[] = [];
+  while (streak < 2) {
+    if (Date.now() > until) {
+      throw new Error(`${node.name}: still issues tickets under ${seen.join(', ')}, not ${key}`);
+    }
+    seen = await Promise.all(
+      (['TLSv1.2', 'TLSv1.3'] as const).map(async (v) => (await takeTicket(target, v)).keyId),
+    );
+    streak = seen.every((k) => k === key) ? streak + 1 : 0;
+    if (streak < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { claimedSubnets } from './reaper.js';
-import { serverKinds } from '../../../src/inventory/types.js';
+import { serverKinds } from '../inventory/types.js';
 import type { FleetSpec } from './types.js';
 import { canBind } from './wait.js';
 

@@ -1,4 +1,4 @@
-import type { ServerKind } from '../../../src/inventory/types.js';
+import type { ServerKind } from '../inventory/types.js';
 
 export type { ServerKind };
 
