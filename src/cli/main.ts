@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { runMain } from './exit.js';
 import { registerKeygen } from './keygen.js';
-import { registerPlaceholder } from './not-yet.js';
+import { registerRollback } from './rollback.js';
 import { registerRotate } from './rotate.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
@@ -42,7 +42,7 @@ Exit codes:
 registerRotate(program, run);
 registerStatus(program, run);
 registerVerify(program, run);
-registerPlaceholder(program, 'rollback', 'return a pool to its ring before the last rotation', run);
+registerRollback(program, run);
 registerKeygen(program, run);
 
 await runMain(async () => {

@@ -77,12 +77,22 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
     return out.join('\n') + '\n';
   }
   if (report.stopped === 'declined') return 'not confirmed; nothing was changed\n';
+  if (report.stopped === 'refused') {
+    for (const r of report.refused)
+      out.push(`${r.reason}; nothing was changed${r.hint ? `\n  ${t.dim(r.hint)}` : ''}`);
+    return out.join('\n') + '\n';
+  }
   for (const r of report.results) {
     const head = `${t.bold(`pool ${r.pool}`)} (${r.server})`;
     const verdict: Record<typeof r.outcome, string> = {
-      rotated: t.green(
-        `rotated: every node encrypts with ${r.keyId.slice(0, 12)}; ring [${r.after.map((k) => k.slice(0, 12)).join(' ')}]`,
-      ),
+      rotated:
+        r.kind === 'rollback'
+          ? t.green(
+              `rolled back: every node encrypts with ${r.keyId.slice(0, 12)} again; ring [${r.after.map((k) => k.slice(0, 12)).join(' ')}]`,
+            )
+          : t.green(
+              `rotated: every node encrypts with ${r.keyId.slice(0, 12)}; ring [${r.after.map((k) => k.slice(0, 12)).join(' ')}]`,
+            ),
       staged: t.green(
         `staged ${r.keyId.slice(0, 12)} for decryption on every node; promote with \`stekctl rotate --promote\``,
       ),

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { createInterface } from 'node:readline/promises';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../inventory/duration.js';
-import { rotate, type RotateReport } from '../rotation/rotate.js';
+import { rotate } from '../rotation/rotate.js';
 import type { RotationMode } from '../rotation/plan-rotation.js';
-import type { RotationPlan } from '../rotation/types.js';
 import {
   acceptNewOption,
   concurrencyOption,
@@ -14,10 +12,7 @@ import {
   poolOption,
   type FleetOptions,
 } from './options.js';
-import { renderPlan } from './render-plan.js';
-import { createProgress, renderSummary } from './render-rotate.js';
-import { rotateDocument } from './rotate-document.js';
-import { createTerminal } from './terminal.js';
+import { confirmPlans, printReport, runWithSignals } from './run-report.js';
 
 interface RotateOptions extends FleetOptions {
   overlap?: number;
@@ -71,33 +66,16 @@ holds the pool.`,
 }
 
 async function rotateCommand(opts: RotateOptions): Promise<number> {
-  if (opts.stage && opts.promote)
+  if (opts.stage && opts.promote) {
     throw new UsageError(
       '--stage and --promote are the two steps of one rotation; give one of them',
     );
+  }
   const mode: RotationMode = opts.stage ? 'stage' : opts.promote ? 'promote' : 'full';
   const { inventory, pools } = await loadPools(opts);
-  const err = createTerminal(process.stderr);
-  const out = createTerminal(process.stdout);
-  const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && !opts.json;
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!controller.signal.aborted) {
-      process.stderr.write(
-        `\n${sig}: stopping at the next safe point and rolling back; wait for it\n`,
-      );
-      controller.abort();
-    } else {
-      process.stderr.write(
-        `\n${sig}: still rolling back; stopping now would leave the pool half-done\n`,
-      );
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const progress = createProgress(process.stderr, err, opts.quiet === true);
-  try {
-    const report = await rotate({
+  const report = await runWithSignals(opts, (signal, emit) =>
+    rotate({
+      planner: 'rotate',
       pools,
       mode,
       dryRun: opts.dryRun === true,
@@ -105,53 +83,11 @@ async function rotateCommand(opts: RotateOptions): Promise<number> {
       concurrency: opts.concurrency,
       acceptNewHostKey: opts.acceptNew === true,
       breakLock: opts.breakLock === true,
-      emit: progress,
-      signal: controller.signal,
-      confirm: opts.yes || !interactive ? undefined : (plans) => askToProceed(plans),
-    });
-    print(report, opts, out, inventory);
-    return report.exitCode;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
-function print(
-  report: RotateReport,
-  opts: RotateOptions,
-  t: ReturnType<typeof createTerminal>,
-  inventory: Parameters<typeof rotateDocument>[1],
-): void {
-  if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify(rotateDocument('rotate', inventory, report), null, 2)}\n`,
-    );
-    return;
-  }
-  if (report.stopped === 'locked') {
-    // A timer that finds another run at work says so in one line, nothing more.
-    process.stderr.write(renderSummary(report, t));
-    return;
-  }
-  if (opts.dryRun && !report.stopped) {
-    for (const plan of report.plans) process.stdout.write(renderPlan(plan, t, { dryRun: true }));
-    process.stdout.write('dry run: nothing was written or reloaded\n');
-    return;
-  }
-  const text = renderSummary(report, t);
-  (report.exitCode === 0 ? process.stdout : process.stderr).write(text);
-}
-
-async function askToProceed(plans: RotationPlan[]): Promise<boolean> {
-  const t = createTerminal(process.stdout);
-  for (const plan of plans) process.stdout.write(renderPlan(plan, t, { dryRun: false }));
-  if (plans.every((p) => p.phases.length === 0)) return false;
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    const answer = await rl.question('Proceed? [y/N] ');
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
+      emit,
+      signal,
+      confirm: confirmPlans(opts),
+    }),
+  );
+  printReport('rotate', report, opts, inventory);
+  return report.exitCode;
 }

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { PoolSpec } from '../inventory/types.js';
 import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
+import { StekError } from '../errors.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
 import { lifetimeWarning } from './lifetime.js';
 import { newLockHolder, releaseLockScript } from './lock.js';
+import { planRollback } from './plan-rollback.js';
 import { planRotation, type RotationMode } from './plan-rotation.js';
 import { preflightPool, type PreflightResult } from './preflight.js';
 import { runPoolPlan } from './run-pool.js';
@@ -15,6 +17,8 @@ import type { PoolRunResult } from './run-types.js';
 import type { EmitEvent, RotationPlan } from './types.js';
 
 export interface RotateRequest {
+  /** `rollback` returns each pool to the ring before its last rotation instead. */
+  planner: 'rotate' | 'rollback';
   pools: PoolSpec[];
   mode: RotationMode;
   dryRun: boolean;
@@ -43,8 +47,10 @@ export interface RotateReport {
   dryRun: boolean;
   exitCode: 0 | 1 | 3 | 4;
   /** Why the run stopped before changing anything, if it did. */
-  stopped: 'preflight' | 'locked' | 'declined' | undefined;
+  stopped: 'preflight' | 'locked' | 'declined' | 'refused' | undefined;
   preflight: PreflightFailure[];
+  /** Pools whose plan could not be made, and why (nothing to promote, nothing to roll back to). */
+  refused: { pool: string; reason: string; hint: string | undefined }[];
   plans: RotationPlan[];
   results: PoolRunResult[];
   warnings: string[];
@@ -70,6 +76,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     exitCode: 0,
     stopped: undefined,
     preflight: [],
+    refused: [],
     plans: [],
     results: [],
     warnings: [],
@@ -120,20 +127,36 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     for (const p of pre) {
       const key = generateKey(p.pool.keySize);
       keys.push(key);
-      const plan = planRotation({
-        pool: p.pool,
-        adapter: adapterFor(p.pool.server),
-        states: p.states,
-        newKeyId: keyIdOf(key),
-        mode: req.mode,
-        overlapMs: req.overlapMs ?? p.pool.overlapMs,
-        now: startedAt,
-      });
-      const warning = lifetimeWarning(p, startedAt);
+      const adapter = adapterFor(p.pool.server);
+      let plan: RotationPlan;
+      try {
+        plan =
+          req.planner === 'rollback'
+            ? planRollback(p.pool, adapter, p.states)
+            : planRotation({
+                pool: p.pool,
+                adapter,
+                states: p.states,
+                newKeyId: keyIdOf(key),
+                mode: req.mode,
+                overlapMs: req.overlapMs ?? p.pool.overlapMs,
+                now: startedAt,
+              });
+      } catch (err) {
+        if (!(err instanceof StekError)) throw err;
+        report.refused.push({ pool: p.pool.name, reason: err.message, hint: err.hint });
+        continue;
+      }
+      const warning = req.planner === 'rotate' ? lifetimeWarning(p, startedAt) : undefined;
       if (warning) plan.warnings.push(warning);
       plan.warnings.push(...p.warnings);
       report.plans.push(plan);
       req.emit({ type: 'plan', pool: p.pool.name, plan });
+    }
+    if (report.refused.length > 0) {
+      report.stopped = 'refused';
+      report.exitCode = 1;
+      return report;
     }
     if (req.dryRun) return report;
     if (req.confirm && !(await req.confirm(report.plans))) {
@@ -143,9 +166,9 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     }
     const limit = pLimit(Math.max(1, Math.min(req.pools.length, 8)));
     report.results = await Promise.all(
-      report.plans.map((plan, i) =>
+      report.plans.map((plan) =>
         limit(() =>
-          runPoolPlan(plan, pre[i] as PreflightResult, {
+          runPoolPlan(plan, pre.find((p) => p.pool === plan.pool) as PreflightResult, {
             sessions,
             emit: req.emit,
             signal: req.signal,
@@ -153,7 +176,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
             runId,
             overlapMs: req.overlapMs ?? plan.pool.overlapMs,
             now: () => new Date(),
-            key: plan.generateKey ? keys[i] : undefined,
+            key: plan.generateKey ? keys[pre.findIndex((p) => p.pool === plan.pool)] : undefined,
           }),
         ),
       ),

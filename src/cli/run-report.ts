@@ -1,0 +1,95 @@
+import { createInterface } from 'node:readline/promises';
+import type { Inventory } from '../inventory/types.js';
+import type { RotateReport } from '../rotation/rotate.js';
+import type { EmitEvent, RotationPlan } from '../rotation/types.js';
+import { renderPlan } from './render-plan.js';
+import { createProgress, renderSummary } from './render-rotate.js';
+import { rotateDocument } from './rotate-document.js';
+import { createTerminal } from './terminal.js';
+
+interface ReportOptions {
+  json?: boolean;
+  quiet?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+}
+
+/**
+ * Runs a changing command with SIGINT/SIGTERM turned into "stop at the next safe point and roll
+ * back", and progress rendered on stderr.
+ */
+export async function runWithSignals(
+  opts: ReportOptions,
+  work: (signal: AbortSignal, emit: EmitEvent) => Promise<RotateReport>,
+): Promise<RotateReport> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!controller.signal.aborted) {
+      process.stderr.write(
+        `\n${sig}: stopping at the next safe point and rolling back; wait for it\n`,
+      );
+      controller.abort();
+    } else {
+      process.stderr.write(
+        `\n${sig}: still rolling back; stopping now would leave the pool half-done\n`,
+      );
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work(
+      controller.signal,
+      createProgress(process.stderr, createTerminal(process.stderr), opts.quiet === true),
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** On a terminal, show the plan and ask; `--yes`, `--json` or no terminal: no prompt. */
+export function confirmPlans(
+  opts: ReportOptions,
+): ((plans: RotationPlan[]) => Promise<boolean>) | undefined {
+  const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && !opts.json;
+  if (opts.yes || !interactive) return undefined;
+  return async (plans) => {
+    const t = createTerminal(process.stdout);
+    for (const plan of plans) process.stdout.write(renderPlan(plan, t, { dryRun: false }));
+    if (plans.every((p) => p.phases.length === 0)) return false;
+    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    try {
+      return /^y(es)?$/i.test((await rl.question('Proceed? [y/N] ')).trim());
+    } finally {
+      rl.close();
+    }
+  };
+}
+
+export function printReport(
+  command: string,
+  report: RotateReport,
+  opts: ReportOptions,
+  inventory: Inventory,
+): void {
+  const t = createTerminal(process.stdout);
+  if (opts.json) {
+    process.stdout.write(
+      `${JSON.stringify(rotateDocument(command, inventory, report), null, 2)}\n`,
+    );
+    return;
+  }
+  if (report.stopped === 'locked') {
+    // A timer that finds another run at work says so in one line, nothing more.
+    process.stderr.write(renderSummary(report, createTerminal(process.stderr)));
+    return;
+  }
+  if (opts.dryRun && !report.stopped) {
+    for (const plan of report.plans) process.stdout.write(renderPlan(plan, t, { dryRun: true }));
+    process.stdout.write('dry run: nothing was written or reloaded\n');
+    return;
+  }
+  const text = renderSummary(report, report.exitCode === 0 ? t : createTerminal(process.stderr));
+  (report.exitCode === 0 ? process.stdout : process.stderr).write(text);
+}
