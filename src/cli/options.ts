@@ -1,4 +1,6 @@
 import { Option } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { loadInventory } from '../inventory/load-inventory.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
@@ -11,6 +13,9 @@ export interface FleetOptions {
   quiet?: boolean;
   concurrency: number;
   acceptNew?: boolean;
+  stateDir?: string;
+  auditLog?: string;
+  metricsFile?: string;
 }
 
 export function inventoryOption(): Option {
@@ -58,4 +63,32 @@ export async function loadPools(
     if (!pools.includes(pool)) pools.push(pool);
   }
   return { inventory, pools };
+}
+
+export function stateDirOption(): Option {
+  return new Option(
+    '--state-dir <dir>',
+    'where stekctl keeps its audit log (default: $STEKCTL_STATE_DIR, /var/lib/stekctl as root, else ~/.local/state/stekctl)',
+  );
+}
+
+export function auditLogOption(): Option {
+  return new Option(
+    '--audit-log <file>',
+    'append one JSON line per run here (default: <state-dir>/audit.log)',
+  );
+}
+
+export function metricsFileOption(): Option {
+  return new Option(
+    '--metrics-file <file>',
+    "write Prometheus metrics here, atomically (for node_exporter's textfile collector)",
+  );
+}
+
+export function defaultStateDir(): string {
+  if (process.env.STEKCTL_STATE_DIR) return process.env.STEKCTL_STATE_DIR;
+  if (process.getuid?.() === 0) return '/var/lib/stekctl';
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  return join(base, 'stekctl');
 }

@@ -2,13 +2,16 @@ import type { Command } from 'commander';
 import { rotate } from '../rotation/rotate.js';
 import {
   acceptNewOption,
+  auditLogOption,
+  metricsFileOption,
+  stateDirOption,
   concurrencyOption,
   inventoryOption,
   loadPools,
   poolOption,
   type FleetOptions,
 } from './options.js';
-import { printReport, runWithSignals, confirmPlans } from './run-report.js';
+import { confirmPlans, printReport, recordEvidence, runWithSignals } from './run-report.js';
 
 interface RollbackOptions extends FleetOptions {
   dryRun?: boolean;
@@ -31,6 +34,9 @@ export function registerRollback(program: Command, run: (fn: () => Promise<numbe
     .option('--break-lock', "break another run's lock on the pool")
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(stateDirOption())
+    .addOption(auditLogOption())
+    .addOption(metricsFileOption())
     .addHelpText(
       'after',
       `
@@ -59,5 +65,6 @@ async function rollbackCommand(opts: RollbackOptions): Promise<number> {
     }),
   );
   printReport('rollback', report, opts, inventory);
+  await recordEvidence('rollback', report, opts, inventory);
   return report.exitCode;
 }

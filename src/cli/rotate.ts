@@ -6,13 +6,16 @@ import { rotate } from '../rotation/rotate.js';
 import type { RotationMode } from '../rotation/plan-rotation.js';
 import {
   acceptNewOption,
+  auditLogOption,
+  metricsFileOption,
+  stateDirOption,
   concurrencyOption,
   inventoryOption,
   loadPools,
   poolOption,
   type FleetOptions,
 } from './options.js';
-import { confirmPlans, printReport, runWithSignals } from './run-report.js';
+import { confirmPlans, printReport, recordEvidence, runWithSignals } from './run-report.js';
 
 interface RotateOptions extends FleetOptions {
   overlap?: number;
@@ -55,6 +58,9 @@ export function registerRotate(program: Command, run: (fn: () => Promise<number>
     )
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(stateDirOption())
+    .addOption(auditLogOption())
+    .addOption(metricsFileOption())
     .addHelpText(
       'after',
       `
@@ -89,5 +95,6 @@ async function rotateCommand(opts: RotateOptions): Promise<number> {
     }),
   );
   printReport('rotate', report, opts, inventory);
+  await recordEvidence('rotate', report, opts, inventory);
   return report.exitCode;
 }

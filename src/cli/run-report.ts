@@ -1,4 +1,8 @@
 import { createInterface } from 'node:readline/promises';
+import { join } from 'node:path';
+import { appendAuditLine, buildAuditRecord } from '../report/audit-log.js';
+import { rotationSamples, writeMetricsFile } from '../report/metrics.js';
+import { defaultStateDir } from './options.js';
 import type { Inventory } from '../inventory/types.js';
 import type { RotateReport } from '../rotation/rotate.js';
 import type { EmitEvent, RotationPlan } from '../rotation/types.js';
@@ -92,4 +96,49 @@ export function printReport(
   }
   const text = renderSummary(report, report.exitCode === 0 ? t : createTerminal(process.stderr));
   (report.exitCode === 0 ? process.stdout : process.stderr).write(text);
+}
+
+interface EvidenceOptions {
+  stateDir?: string;
+  auditLog?: string;
+  metricsFile?: string;
+}
+
+/**
+ * Keeps the evidence of a run: one audit line, always (dry runs and refusals included), and the
+ * metrics file when asked. A failure to write them is reported but does not change what the run
+ * did to the fleet, so it does not change the exit code either.
+ */
+export async function recordEvidence(
+  command: 'rotate' | 'rollback',
+  report: RotateReport,
+  opts: EvidenceOptions,
+  inventory: Inventory,
+): Promise<void> {
+  const auditPath = opts.auditLog ?? join(opts.stateDir ?? defaultStateDir(), 'audit.log');
+  try {
+    await appendAuditLine(
+      auditPath,
+      buildAuditRecord(command, inventory, report, process.argv.slice(2)),
+    );
+  } catch (err) {
+    process.stderr.write(
+      `stekctl: warning: could not append to the audit log ${auditPath}: ${(err as Error).message}\n`,
+    );
+  }
+  if (opts.metricsFile) {
+    const last = new Map(
+      Object.entries(report.lastRotation).map(([pool, iso]) => [
+        pool,
+        iso ? Date.parse(iso) : undefined,
+      ]),
+    );
+    try {
+      await writeMetricsFile(opts.metricsFile, rotationSamples(report, last));
+    } catch (err) {
+      process.stderr.write(
+        `stekctl: warning: could not write the metrics file ${opts.metricsFile}: ${(err as Error).message}\n`,
+      );
+    }
+  }
 }

@@ -53,6 +53,8 @@ export interface RotateReport {
   refused: { pool: string; reason: string; hint: string | undefined }[];
   plans: RotationPlan[];
   results: PoolRunResult[];
+  /** Per pool, the last finished rotation the nodes recorded before this run (ISO 8601). */
+  lastRotation: Record<string, string | undefined>;
   warnings: string[];
 }
 
@@ -79,6 +81,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     refused: [],
     plans: [],
     results: [],
+    lastRotation: {},
     warnings: [],
   };
   const maxOverlap = Math.max(0, ...req.pools.map((p) => req.overlapMs ?? p.overlapMs));
@@ -104,6 +107,10 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       ),
     );
     for (const p of pre) {
+      const recorded = [...p.states.values()]
+        .map((st) => st.manifest?.lastRotation)
+        .filter((x) => x);
+      report.lastRotation[p.pool.name] = recorded.sort().pop();
       const ok = p.failures.length === 0 && p.locked.length === 0;
       req.emit({
         type: 'phase-end',

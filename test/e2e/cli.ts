@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FleetNode } from './fleet/index.js';
 
 const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const testStateDir = join(tmpdir(), `stekctl-test-state-${process.pid}`);
 
 export interface CliResult {
   code: number;
