@@ -33,6 +33,8 @@ export function createProgress(
           write(`${t.dim(`[${e.pool}]`)}   ${t.red('x')} ${e.node}: ${e.message ?? 'failed'}\n`);
         break;
       case 'phase-end':
+        // A failed preflight is told once, in the summary (a locked pool in one line).
+        if (e.phase === 'preflight' && !e.ok) break;
         write(
           `${t.dim(`[${e.pool}]`)} ${e.phase} ${e.ok ? t.green('ok') : t.red('FAILED')} (${(e.ms / 1000).toFixed(1)}s)\n`,
         );
@@ -65,10 +67,12 @@ export function createProgress(
 export function renderSummary(report: RotateReport, t: Terminal): string {
   const out: string[] = [];
   if (report.stopped === 'locked') {
-    for (const p of report.preflight)
-      for (const l of p.locked)
-        out.push(`pool ${p.pool} is locked on ${l.node} by ${l.holder}; nothing was touched`);
-    return out.join('\n') + '\n';
+    const locked = report.preflight.filter((p) => p.locked.length > 0);
+    const what = locked.map(
+      (p) =>
+        `pool ${p.pool} is locked by ${p.locked[0]?.holder} (on ${p.locked.map((l) => l.node).join(', ')})`,
+    );
+    return `${what.join('; ')}; nothing was touched\n`;
   }
   if (report.stopped === 'preflight') {
     out.push(t.red('preflight failed; nothing was written anywhere:'));
