@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,7 +212,7 @@ describe('openSshProber', () => {
       const sample = await p.takeTicket(makeTarget('a', a.port), version, {});
       await p.offerTicket(makeTarget('a', a.port), version, sample, {});
     }
-    expect(existsSync(p.dir)).toBe(true);
+    expect(statSync(p.dir).mode & 0o777).toBe(0o700);
     await p.close();
     expect(existsSync(p.dir)).toBe(false);
     const text = outputs.join('\n');

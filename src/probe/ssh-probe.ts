@@ -75,7 +75,7 @@ probe() {
       sed '1d;$d' | base64 -d 2>/dev/null | sha256sum | awk '{ print "cert " $1 }'
   fi
   if [ -s "$out" ]; then
-    openssl sess_id -in "$out" -noout -text 2>/dev/null | awk '
+    timeout -k 1 10 openssl sess_id -in "$out" -noout -text 2>/dev/null | awk '
       /TLS session ticket lifetime hint:/ { print "hint " $6 }
       /TLS session ticket:/ { t = 1; next }
       t && /^ *[0-9a-f]+ - / { print "ticket " $0; next }

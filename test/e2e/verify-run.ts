@@ -17,7 +17,10 @@ export interface VerifyDoc {
     probe: {
       ok: boolean;
       plan: 'matrix' | 'cycle';
-      versions: { version: string; nodes: { node: string; issued: boolean; keyId?: string }[] }[];
+      versions: {
+        version: string;
+        nodes: { node: string; issued: boolean; keyId?: string; certFingerprint?: string }[];
+      }[];
       offers: {
         from: string;
         to: string;

@@ -78,7 +78,8 @@ describe('stekctl verify on a real fleet', () => {
     try {
       const { res, pool } = await verifyJson(web3);
       expect(res.code).toBe(1);
-      expect(statusOf(pool, odd)).toMatchObject({ ok: false, codes: ['unknown-key'] });
+      expect(statusOf(pool, odd)?.ok).toBe(false);
+      expect(statusOf(pool, odd)?.codes[0]).toBe('unknown-key');
       expect(statusOf(pool, odd)?.reasons.join('\n')).toContain(keyId(stray));
       expect(pool.probe.nodes.filter((n) => !n.ok).map((n) => n.node)).toEqual([odd.host]);
 
