@@ -122,6 +122,7 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
         `  tickets from before the switch: ${r.switchLoss.lost} of ${r.switchLoss.offered} fell back to a full handshake (${r.server} has no decrypt-only slot)`,
       );
     }
+    for (const n of r.notes) out.push(`  ${t.dim('note:')} ${n}`);
     for (const n of r.needsPerson) out.push(`  ${t.red('needs a person:')} ${n.node}: ${n.reason}`);
     for (const w of r.warnings) out.push(`  ${t.yellow('warning:')} ${w}`);
   }

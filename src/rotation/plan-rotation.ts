@@ -51,6 +51,17 @@ export function planRotation(input: PlanInput): RotationPlan {
       'run `stekctl rotate --stage` first, or `stekctl rotate` for a whole rotation',
     );
   }
+  if (input.mode === 'promote' && staged?.promoteAfter) {
+    const due = Date.parse(staged.promoteAfter);
+    const leftMs = due - input.now.getTime();
+    if (leftMs > 0) {
+      // Promoting before the overlap passed would cut it short: do nothing and say when.
+      throw new OperationError(
+        `pool ${pool.name}: key ${short(staged.keyId)} is staged and may be promoted from ${staged.promoteAfter} (in ${Math.ceil(leftMs / 1000)}s); nothing was changed`,
+        'run `stekctl rotate --promote` again after that time',
+      );
+    }
+  }
   const keyId = staged?.keyId ?? input.newKeyId;
   const plan: RotationPlan = {
     pool,
@@ -97,11 +108,18 @@ export function planRotation(input: PlanInput): RotationPlan {
   const refState = stateOf(states, reference);
   const refEncrypt = encryptingKey(refState);
   // Keys that stay decryptable after the switch: the old encrypting key first, then older ones.
+  // Each node keeps those it holds a file for: a node without one (rebuilt, drifted) never
+  // resumed tickets under that key, and the nodes that have it must not lose it.
   const candidates = unique([refEncrypt, ...decryptKeys(refState)]).filter(
-    (id): id is string => id !== undefined && id !== keyId && common.has(id),
+    (id): id is string => id !== undefined && id !== keyId,
   );
-  const keepAtPromote = adapter.decryptOnly ? candidates.slice(0, Math.max(1, pool.retain)) : [];
-  const keepAtEnd = candidates.slice(0, pool.retain);
+  // Until the last node is promoted, any node may still encrypt with the key it used before.
+  const stillEncrypting = encrypting.filter((id): id is string => id !== undefined && id !== keyId);
+  const keepAtPromote = adapter.decryptOnly
+    ? unique([...candidates.slice(0, Math.max(1, pool.retain)), ...stillEncrypting])
+    : [];
+  // The ring every node ends with: one ring, so only keys every node holds.
+  const keepAtEnd = candidates.filter((id) => common.has(id)).slice(0, pool.retain);
   if (staged && input.mode === 'stage') {
     notes.push(`key ${keyId} is already staged on every node; nothing to do until it is promoted`);
     plan.after = before.get(reference) ?? [];
@@ -114,7 +132,9 @@ export function planRotation(input: PlanInput): RotationPlan {
     );
     for (const s of steps) {
       if (s.ring.encrypt.keyId === keyId) {
-        notes.push(`${s.node.name} holds no ring: it encrypts with the new key from the start`);
+        notes.push(
+          `${s.node.name} holds no usable ring: it gets the new key file now and uses the key once it is promoted`,
+        );
       }
     }
     const what = adapter.decryptOnly
@@ -133,7 +153,9 @@ export function planRotation(input: PlanInput): RotationPlan {
       node,
       {
         encrypt: place(pathsOf(paths, node), keyId),
-        decrypt: keepAtPromote.map((id) => place(pathsOf(paths, node), id)),
+        decrypt: keepAtPromote
+          .filter((id) => pathsOf(paths, node).has(id))
+          .map((id) => place(pathsOf(paths, node), id)),
         staged: undefined,
       },
       { writeKey: false, adopt: false, writeManaged: true, reload: true },
@@ -250,11 +272,13 @@ function stageStep(
     reload: adapter.decryptOnly,
   };
   if (!own || !paths.has(own)) {
-    // A node without a ring (rebuilt, or never set up) has nothing to keep encrypting with.
+    // A node without a ring (rebuilt, or never set up) only gets the key file: encrypting with
+    // the new key before every other node can decrypt it would break the invariant. It takes
+    // the key at promotion, with the others.
     return step(
       node,
       { encrypt: place(paths, keyId), decrypt: [], staged: undefined },
-      { ...opts, writeManaged: true, reload: true },
+      { ...opts, adopt: false, writeManaged: false, reload: false },
     );
   }
   const decrypt = decryptKeys(state).filter((id) => paths.has(id) && id !== keyId);

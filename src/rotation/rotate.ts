@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { PoolSpec } from '../inventory/types.js';
 import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
-import { StekError } from '../errors.js';
+import { OperationError, StekError } from '../errors.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
@@ -137,6 +137,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       const adapter = adapterFor(p.pool.server);
       let plan: RotationPlan;
       try {
+        assertKeySizes(p);
         plan =
           req.planner === 'rollback'
             ? planRollback(p.pool, adapter, p.states)
@@ -195,6 +196,23 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     await releaseLocks(pre, sessions, runId);
     await closeSessions(sessions);
     report.finishedAt = new Date().toISOString();
+  }
+}
+
+/**
+ * HAProxy reads all keys of one file at one size: a pool whose keys are 80 bytes cannot take a
+ * 48-byte key into the same ring (and the other way round) without breaking the file.
+ */
+function assertKeySizes(p: PreflightResult): void {
+  if (p.pool.server !== 'haproxy') return;
+  for (const [node, state] of p.states) {
+    const other = state.ring.find((e) => e.size !== undefined && e.size !== p.pool.keySize);
+    if (other) {
+      throw new OperationError(
+        `pool ${p.pool.name}: ${node.name} holds ${other.size}-byte keys but the pool's keySize is ${p.pool.keySize}; HAProxy cannot mix sizes in one file`,
+        `set keySize: ${other.size} for the pool`,
+      );
+    }
   }
 }
 

@@ -162,12 +162,27 @@ async function verifyAfter(
     ringKeyIds,
   });
   let ok = result.verification.ok && result.verification.encryptingKeyIds.length === 1;
-  if (tickets && tickets.samples.length > 0) {
-    const check = await checkTicketsResume(tickets.samples, targets, {
+  // Tickets under a key the pool keeps must still resume. A drifted node's own key is not on
+  // its peers, so it cannot be kept: its tickets fall back to a full handshake, as they already
+  // did on every other node.
+  const decryptOnly = adapterFor(plan.pool.server).decryptOnly;
+  const samples = tickets?.samples ?? [];
+  const everywhere = phase.steps
+    .map((s) => new Set(ringIds(s.ring)))
+    .reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
+  const kept = samples.filter((s) => s.keyId !== undefined && everywhere.has(s.keyId));
+  if (decryptOnly && samples.length > kept.length) {
+    result.notes.push(
+      `${samples.length - kept.length} ticket(s) taken before the promotion were under keys not shared by every node (drift); they fall back to a full handshake`,
+    );
+  }
+  const toCheck = decryptOnly ? kept : samples;
+  if (toCheck.length > 0) {
+    const check = await checkTicketsResume(toCheck, targets, {
       concurrency: opts.concurrency,
       matrixMax: first?.probe.matrixMax ?? 8,
     });
-    if (adapterFor(plan.pool.server).decryptOnly) {
+    if (decryptOnly) {
       result.ticketChecks.push({
         name: 'tickets-before-promotion-resume',
         ok: check.ok,
