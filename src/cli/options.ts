@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { loadInventory } from '../inventory/load-inventory.js';
+import { useSshConfig } from '../remote/ssh-target.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
 
 /** Options shared by the verbs that act on an inventory. */
@@ -13,6 +14,7 @@ export interface FleetOptions {
   quiet?: boolean;
   concurrency: number;
   acceptNew?: boolean;
+  sshConfig?: string;
   stateDir?: string;
   auditLog?: string;
   metricsFile?: string;
@@ -45,8 +47,20 @@ export function acceptNewOption(): Option {
   );
 }
 
-/** Loads the inventory and picks the pools named with --pool (all when none). */
+/**
+ * Loads the inventory, picks the pools named with --pool (all when none) and resolves every node
+ * through the OpenSSH client config, so that any problem is a usage error before anything is
+ * contacted.
+ */
 export async function loadPools(
+  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig'>,
+): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
+  const picked = await pickPools(opts);
+  await useSshConfig(picked.pools, opts.sshConfig);
+  return picked;
+}
+
+async function pickPools(
   opts: Pick<FleetOptions, 'inventory' | 'pool'>,
 ): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
   const inventory = await loadInventory(opts.inventory);
@@ -63,6 +77,13 @@ export async function loadPools(
     if (!pools.includes(pool)) pools.push(pool);
   }
   return { inventory, pools };
+}
+
+export function sshConfigOption(): Option {
+  return new Option(
+    '--ssh-config <file>',
+    "OpenSSH client config to honour instead of ~/.ssh/config and /etc/ssh/ssh_config ('none' for none); inventory ssh settings win over it",
+  );
 }
 
 export function stateDirOption(): Option {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { rotate } from '../rotation/rotate.js';
 import {
   acceptNewOption,
+  sshConfigOption,
   auditLogOption,
   metricsFileOption,
   stateDirOption,
@@ -34,6 +35,7 @@ export function registerRollback(program: Command, run: (fn: () => Promise<numbe
     .option('--break-lock', "break another run's lock on the pool")
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(sshConfigOption())
     .addOption(stateDirOption())
     .addOption(auditLogOption())
     .addOption(metricsFileOption())

@@ -6,6 +6,7 @@ import { rotate } from '../rotation/rotate.js';
 import type { RotationMode } from '../rotation/plan-rotation.js';
 import {
   acceptNewOption,
+  sshConfigOption,
   auditLogOption,
   metricsFileOption,
   stateDirOption,
@@ -58,6 +59,7 @@ export function registerRotate(program: Command, run: (fn: () => Promise<number>
     )
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(sshConfigOption())
     .addOption(stateDirOption())
     .addOption(auditLogOption())
     .addOption(metricsFileOption())

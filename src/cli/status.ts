@@ -4,6 +4,7 @@ import { closeSessions } from '../remote/session-pool.js';
 import { inspectPools, type SessionMap } from '../fleet/inspect-pools.js';
 import {
   acceptNewOption,
+  sshConfigOption,
   concurrencyOption,
   inventoryOption,
   loadPools,
@@ -24,6 +25,7 @@ export function registerStatus(program: Command, run: (fn: () => Promise<number>
     .option('--json', 'print one JSON document')
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(sshConfigOption())
     .addHelpText(
       'after',
       '\nExit status: 0 every node reachable and every pool consistent; 1 otherwise (the nodes at fault are named); 2 usage or inventory error.',

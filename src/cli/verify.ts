@@ -3,8 +3,11 @@ import { ExitCode } from '../errors.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { verifyPools } from '../fleet/verify-pools.js';
 import { closeSessions } from '../remote/session-pool.js';
+import { verifySamples, writeMetricsFile } from '../report/metrics.js';
 import {
   acceptNewOption,
+  metricsFileOption,
+  sshConfigOption,
   concurrencyOption,
   inventoryOption,
   loadPools,
@@ -33,6 +36,8 @@ export function registerVerify(program: Command, run: (fn: () => Promise<number>
     )
     .addOption(concurrencyOption())
     .addOption(acceptNewOption())
+    .addOption(sshConfigOption())
+    .addOption(metricsFileOption())
     .addHelpText(
       'after',
       "\nExit status: 0 when in every pool every node issues tickets under the same key and resumes its peers' tickets in each probed TLS version; 1 otherwise, naming the nodes and the reason; 2 usage or inventory error.",
@@ -54,6 +59,15 @@ async function verify(opts: VerifyOptions): Promise<number> {
       sessions,
     );
     const ok = results.every((r) => r.ok);
+    if (opts.metricsFile) {
+      try {
+        await writeMetricsFile(opts.metricsFile, verifySamples(results, new Date()));
+      } catch (err) {
+        process.stderr.write(
+          `stekctl: warning: could not write the metrics file ${opts.metricsFile}: ${(err as Error).message}\n`,
+        );
+      }
+    }
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(verifyDocument(inventory, results, ok), null, 2)}\n`);
     } else {

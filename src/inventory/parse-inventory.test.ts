@@ -78,6 +78,7 @@ describe('parseInventory', () => {
         knownHosts: '/etc/stekctl/known_hosts',
         sudo: true,
         connectTimeoutMs: 15_000,
+        explicit: ['user', 'port', 'identityFile', 'connectTimeout'],
       },
       keyDir: '/etc/nginx/tickets',
       reload: 'systemctl reload nginx',
@@ -102,6 +103,24 @@ describe('parseInventory', () => {
     expect(node(web, 1).reload).toBe('/usr/local/sbin/nginx-reload');
   });
 
+  it('records which ssh settings were written, at any level, so ssh config can fill the rest', () => {
+    const text = `defaults:
+  ssh: { connectTimeout: 3s }
+pools:
+  a:
+    server: nginx
+    ssh: { user: ops }
+    nodes:
+      - host: web1
+        ssh: { port: 2222 }
+      - host: web2
+`;
+    const a = pool(text, 'a');
+    expect(node(a, 0).ssh.explicit).toEqual(['user', 'port', 'connectTimeout']);
+    expect(node(a, 1).ssh.explicit).toEqual(['user', 'connectTimeout']);
+    expect(node(a, 1).ssh.port).toBe(22);
+  });
+
   it('fills in every default', () => {
     const text = 'pools:\n  a:\n    server: nginx\n    nodes:\n      - host: web1.example.net\n';
     const a = pool(text, 'a');
@@ -122,6 +141,7 @@ describe('parseInventory', () => {
         knownHosts: join(homedir(), '.ssh', 'known_hosts'),
         sudo: false,
         connectTimeoutMs: 10_000,
+        explicit: [],
       },
       ...serverDefaults.nginx,
       probe: {

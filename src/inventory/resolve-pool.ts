@@ -9,6 +9,7 @@ import type {
   PoolSpec,
   ProbeSettings,
   ServerKind,
+  SshConfigurableField,
   SshSettings,
   TlsVersion,
 } from './types.js';
@@ -123,6 +124,13 @@ function resolveNode(
   };
 }
 
+const configurableSsh: readonly SshConfigurableField[] = [
+  'user',
+  'port',
+  'identityFile',
+  'connectTimeout',
+];
+
 function resolveSsh(layers: Layer[], defaultUser: () => string): SshSettings {
   return {
     user: pick<string>(layers, 'ssh.user')?.value ?? defaultUser(),
@@ -131,6 +139,7 @@ function resolveSsh(layers: Layer[], defaultUser: () => string): SshSettings {
     knownHosts: value(layers, 'ssh.knownHosts', join(homedir(), '.ssh', 'known_hosts')),
     sudo: value(layers, 'ssh.sudo', false),
     connectTimeoutMs: value(layers, 'ssh.connectTimeout', defaultConnectTimeoutMs),
+    explicit: configurableSsh.filter((field) => pick(layers, `ssh.${field}`) !== undefined),
   };
 }
 

@@ -5,6 +5,9 @@ export const serverKinds: readonly ServerKind[] = ['nginx', 'apache', 'haproxy']
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
+/** SSH settings an OpenSSH client config may supply when the inventory leaves them unset. */
+export type SshConfigurableField = 'user' | 'port' | 'identityFile' | 'connectTimeout';
+
 export interface SshSettings {
   user: string;
   port: number;
@@ -16,6 +19,16 @@ export interface SshSettings {
   sudo: boolean;
   /** Connect timeout in milliseconds. */
   connectTimeoutMs: number;
+  /**
+   * The fields the inventory set (on the node, its pool or under defaults); the others hold
+   * defaults, which the ssh client config overrides. Undefined: every field counts as set.
+   */
+  explicit?: readonly SshConfigurableField[];
+  /**
+   * The OpenSSH client config to honour: a path, or 'none'. Undefined: ~/.ssh/config, then
+   * /etc/ssh/ssh_config. Set from `--ssh-config` (see useSshConfig in src/remote).
+   */
+  configFile?: string;
 }
 
 export interface ProbeSettings {

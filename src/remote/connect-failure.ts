@@ -9,6 +9,8 @@ export interface ConnectAttempt {
   /** What authentication tried, in plain words. */
   tried: string[];
   identityFile: string | undefined;
+  /** How messages name the server, when not `host:port` (an alias, a jump host). */
+  label?: string;
 }
 
 interface SshLibraryError {
@@ -22,7 +24,7 @@ interface SshLibraryError {
  * what happened in plain words: refused, timed out, authentication failed, and so on.
  */
 export function describeConnectFailure(err: unknown, attempt: ConnectAttempt): ConnectError {
-  const where = formatHostPort(attempt.host, attempt.port);
+  const where = attempt.label ?? formatHostPort(attempt.host, attempt.port);
   const fail = (cause: string, hint?: string): ConnectError =>
     new ConnectError(attempt.node, `cannot connect to ${where}: ${cause}`, hint);
   const e = (typeof err === 'object' && err !== null ? err : {}) as SshLibraryError;

@@ -15,8 +15,13 @@ export interface HostKeyVerifier {
 
 export interface VerifierOptions {
   node: string;
+  /** The name known_hosts lists the key under (HostName or HostKeyAlias) and its port. */
   host: string;
   port: number;
+  /** How messages name the server when it is not plain `host:port` (an alias, a jump host). */
+  label?: string;
+  /** Where the key was presented, when not `host:port` (HostKeyAlias): for ssh-keyscan. */
+  address?: { host: string; port: number };
   /** Path of the known_hosts file, and its text when the connection started ('' if missing). */
   file: string;
   text: string;
@@ -90,17 +95,18 @@ function hostKeyRefusal(
   lines: number[],
   expected: string[] | undefined,
 ): HostKeyError {
-  const where = formatHostPort(opts.host, opts.port);
+  const where = opts.label ?? formatHostPort(opts.host, opts.port);
   const name = knownHostsName(opts.host, opts.port);
   const key = `${presented.keyType} key ${presented.fingerprint}`;
-  const details = { host: opts.host, port: opts.port, status, fingerprint: presented.fingerprint };
+  const address = opts.address ?? { host: opts.host, port: opts.port };
+  const details = { ...address, status, fingerprint: presented.fingerprint };
   if (status === 'unknown') {
-    const portFlag = opts.port === 22 ? '' : `-p ${opts.port} `;
+    const portFlag = address.port === 22 ? '' : `-p ${address.port} `;
     return new HostKeyError(
       details,
       `host key of ${where} is not known: the node presented ${key}, which ${opts.file} does not list for ${name}; nothing was run. ` +
         `Confirm the fingerprint with the node's administrator, then add the key with ssh-keyscan or rerun with --accept-new.`,
-      `ssh-keyscan ${portFlag}-t ${keyscanType(presented.keyType)} ${opts.host} >> ${opts.file}` +
+      `ssh-keyscan ${portFlag}-t ${keyscanType(presented.keyType)} ${address.host} >> ${opts.file}` +
         ` (then compare: ssh-keygen -lf ${opts.file})`,
     );
   }

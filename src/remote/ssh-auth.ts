@@ -17,6 +17,20 @@ export interface AuthPlan {
 
 const defaultKeyNames = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
+/** What authentication needs to know about one login (a node or a jump host). */
+export interface AuthLogin {
+  /** NodeSpec.name, for errors. */
+  node: string;
+  /** `host:port` or a label, for messages. */
+  where: string;
+  user: string;
+  identityFiles: readonly string[];
+  /** The inventory named the (single) identity file: unreadable is an error. */
+  identityRequired: boolean;
+  identitiesOnly: boolean;
+  agent: string | undefined;
+}
+
 /**
  * node.ssh.identityFile when set (through ssh-agent if that file is encrypted: stekctl never
  * asks for passphrases); otherwise ssh-agent via SSH_AUTH_SOCK, then the unencrypted default
@@ -27,57 +41,103 @@ export async function planAuth(
   env: NodeJS.ProcessEnv = process.env,
   home: string = homedir(),
 ): Promise<AuthPlan> {
-  const user = node.ssh.user;
-  const agent = env.SSH_AUTH_SOCK ? env.SSH_AUTH_SOCK : undefined;
-  const where = formatHostPort(node.host, node.ssh.port);
   const file = node.ssh.identityFile;
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new ConnectError(
-        node.name,
-        `cannot connect to ${where}: cannot read identity file ${file}: ${describeFsError(err)}`,
-      );
-    }
-    if (!isEncryptedPrivateKey(text)) {
-      return { config: { privateKey: text }, tried: [file], identityFile: file };
-    }
-    if (agent === undefined) {
-      throw new ConnectError(
-        node.name,
-        `cannot connect to ${where}: identity file ${file} is encrypted and no ssh-agent is available (SSH_AUTH_SOCK is not set)`,
-        `Load the key into ssh-agent (ssh-add ${file}) and export SSH_AUTH_SOCK, or use an unencrypted key kept where only the operator can read it.`,
-      );
-    }
-    return {
-      config: { authHandler: [{ type: 'agent', username: user, agent }] },
-      tried: [`ssh-agent (${file} is encrypted)`],
-      identityFile: undefined,
-    };
+  return planLoginAuth(
+    {
+      node: node.name,
+      where: formatHostPort(node.host, node.ssh.port),
+      user: node.ssh.user,
+      identityFiles: file === undefined ? [] : [file],
+      identityRequired: file !== undefined,
+      identitiesOnly: false,
+      agent: env.SSH_AUTH_SOCK ? env.SSH_AUTH_SOCK : undefined,
+    },
+    home,
+  );
+}
+
+/**
+ * The login methods for one endpoint, tried in order:
+ * - an identity file the inventory named: that file alone (through the agent when encrypted);
+ * - identity files from the ssh config: each readable unencrypted one, then the agent (also for
+ *   the encrypted ones; with IdentitiesOnly only for those); missing files are skipped, as ssh
+ *   skips them;
+ * - no identity file at all: the agent, then the unencrypted default keys of ~/.ssh.
+ */
+export async function planLoginAuth(login: AuthLogin, home: string = homedir()): Promise<AuthPlan> {
+  const { user, agent, where } = login;
+  const first = login.identityFiles[0];
+  if (login.identityRequired && first !== undefined) {
+    return planRequiredFile(login, first);
   }
   const methods: AuthMethod[] = [];
   const tried: string[] = [];
-  if (agent !== undefined) {
-    methods.push({ type: 'agent', username: user, agent });
-    tried.push('ssh-agent');
-  }
-  for (const name of defaultKeyNames) {
-    const path = join(home, '.ssh', name);
-    const text = await readFile(path, 'utf8').catch(() => undefined);
-    if (text === undefined || isEncryptedPrivateKey(text)) continue;
+  let encrypted: string | undefined;
+  for (const file of login.identityFiles) {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    if (isEncryptedPrivateKey(text)) {
+      encrypted ??= file;
+      continue;
+    }
     methods.push({ type: 'publickey', username: user, key: text });
-    tried.push(path);
+    tried.push(file);
+  }
+  const useDefaults = login.identityFiles.length === 0;
+  if (agent !== undefined && (!login.identitiesOnly || encrypted !== undefined || useDefaults)) {
+    methods.push({ type: 'agent', username: user, agent });
+    tried.push(encrypted === undefined ? 'ssh-agent' : `ssh-agent (${encrypted} is encrypted)`);
+  }
+  if (useDefaults) {
+    for (const name of defaultKeyNames) {
+      const path = join(home, '.ssh', name);
+      const text = await readFile(path, 'utf8').catch(() => undefined);
+      if (text === undefined || isEncryptedPrivateKey(text)) continue;
+      methods.push({ type: 'publickey', username: user, key: text });
+      tried.push(path);
+    }
   }
   if (methods.length === 0) {
+    const files = login.identityFiles;
+    const what =
+      files.length > 0
+        ? `none of the identity files ${files.join(', ')} is a readable unencrypted key, and SSH_AUTH_SOCK is not set`
+        : `no identity file is set, SSH_AUTH_SOCK is not set and ${home}/.ssh holds no unencrypted ${defaultKeyNames.join(', ')}`;
     throw new ConnectError(
-      node.name,
-      `cannot connect to ${where}: no SSH credentials: no identity file is set, SSH_AUTH_SOCK is not set and ${home}/.ssh holds no unencrypted ${defaultKeyNames.join(', ')}`,
-      'Set ssh.identityFile in the inventory, or start ssh-agent and add the key.',
+      login.node,
+      `cannot connect to ${where}: no SSH credentials: ${what}`,
+      'Set ssh.identityFile in the inventory (or IdentityFile in the ssh config), or start ssh-agent and add the key.',
     );
   }
   return { config: { authHandler: methods }, tried, identityFile: undefined };
+}
+
+async function planRequiredFile(login: AuthLogin, file: string): Promise<AuthPlan> {
+  const { user, agent, where } = login;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConnectError(
+      login.node,
+      `cannot connect to ${where}: cannot read identity file ${file}: ${describeFsError(err)}`,
+    );
+  }
+  if (!isEncryptedPrivateKey(text)) {
+    return { config: { privateKey: text }, tried: [file], identityFile: file };
+  }
+  if (agent === undefined) {
+    throw new ConnectError(
+      login.node,
+      `cannot connect to ${where}: identity file ${file} is encrypted and no ssh-agent is available (SSH_AUTH_SOCK is not set)`,
+      `Load the key into ssh-agent (ssh-add ${file}) and export SSH_AUTH_SOCK, or use an unencrypted key kept where only the operator can read it.`,
+    );
+  }
+  return {
+    config: { authHandler: [{ type: 'agent', username: user, agent }] },
+    tried: [`ssh-agent (${file} is encrypted)`],
+    identityFile: undefined,
+  };
 }
 
 /**

@@ -1,17 +1,10 @@
-import { NodeSSH } from 'node-ssh';
 import type { NodeSpec } from '../inventory/types.js';
 import { OperationError } from '../errors.js';
-import { describeConnectFailure } from './connect-failure.js';
-import { CommandTimeoutError, ConnectError, formatHostPort } from './errors.js';
-import {
-  createHostKeyVerifier,
-  hostKeyAlgorithmOrder,
-  readKnownHosts,
-} from './host-key-verifier.js';
-import { stripBrackets } from './host-patterns.js';
-import { knownKeyTypes } from './known-hosts.js';
+import { CommandTimeoutError, ConnectError } from './errors.js';
+import { connectTarget } from './jump.js';
 import { quoteShell } from './shell.js';
-import { planAuth } from './ssh-auth.js';
+import { loadSshConfig } from './ssh-config.js';
+import { resolveSshTarget } from './ssh-target.js';
 import type { Ssh2Channel, Ssh2Client } from './ssh2-types.js';
 
 export interface ExecResult {
@@ -39,78 +32,29 @@ export interface RemoteSession {
   close(): Promise<void>;
 }
 
-/** Dead connections (a node that vanished without closing TCP) are noticed within ~20 s. */
-const keepaliveIntervalMs = 5_000;
-const keepaliveCountMax = 3;
 /** How long close() waits for a polite disconnect before dropping the socket. */
 const closeGraceMs = 2_000;
 
 /**
- * Connects and logs in to one node. The host key is checked against node.ssh.knownHosts during
- * the key exchange, before authentication, so a refused key means nothing ran on the node.
+ * Connects and logs in to one node, honouring the OpenSSH client config (node.ssh.configFile:
+ * HostName, User, Port, IdentityFile, ProxyJump...; the inventory's own settings win, see
+ * resolveSshTarget). Host keys, of the node and of every jump host, are checked against
+ * node.ssh.knownHosts during the key exchange, before authentication, so a refused key means
+ * nothing ran there.
  */
 export async function openSession(
   node: NodeSpec,
   opts: { acceptNewHostKey?: boolean; signal?: AbortSignal } = {},
 ): Promise<RemoteSession> {
-  const host = stripBrackets(node.host);
-  const port = node.ssh.port;
-  const where = formatHostPort(host, port);
-  const cancelled = (): ConnectError =>
-    new ConnectError(node.name, `connecting to ${where} was cancelled`);
-  if (opts.signal?.aborted) throw cancelled();
-
-  const knownText = await readKnownHosts(node.name, node.ssh.knownHosts);
-  const auth = await planAuth(node);
-  const verifier = createHostKeyVerifier({
-    node: node.name,
-    host,
-    port,
-    file: node.ssh.knownHosts,
-    text: knownText,
-    acceptNew: opts.acceptNewHostKey ?? false,
+  const config = await loadSshConfig(node.ssh.configFile);
+  const target = resolveSshTarget(node, config);
+  const { client, hops } = await connectTarget(node.name, target, {
+    acceptNewHostKey: opts.acceptNewHostKey ?? false,
+    signal: opts.signal,
   });
-  const serverHostKey = hostKeyAlgorithmOrder(knownKeyTypes(knownText, host, port));
-  if (opts.signal?.aborted) throw cancelled();
-  const ssh = new NodeSSH();
-  let aborted = false;
-  const onAbort = (): void => {
-    aborted = true;
-    (ssh.connection as Ssh2Client | null)?.destroy();
-  };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    await ssh.connect({
-      host,
-      port,
-      username: node.ssh.user,
-      readyTimeout: node.ssh.connectTimeoutMs,
-      keepaliveInterval: keepaliveIntervalMs,
-      keepaliveCountMax,
-      // Without `hostHash`, ssh2 hands the verifier the raw key blob.
-      hostVerifier: verifier.verify,
-      ...(serverHostKey ? { algorithms: { serverHostKey } } : {}),
-      ...auth.config,
-    });
-  } catch (err) {
-    ssh.dispose();
-    if (verifier.refusal) throw verifier.refusal;
-    if (aborted) throw cancelled();
-    throw describeConnectFailure(err, {
-      node: node.name,
-      host,
-      port,
-      user: node.ssh.user,
-      timeoutMs: node.ssh.connectTimeoutMs,
-      tried: auth.tried,
-      identityFile: auth.identityFile,
-    });
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-  }
   // node-ssh's execCommand takes no Buffer stdin and reports a lost connection as a normal end
   // (code null), so commands run on the ssh2 client it holds.
-  return new SshSession(node.name, where, node.ssh.sudo, ssh.connection as Ssh2Client);
+  return new SshSession(node.name, target.label, node.ssh.sudo, client, hops);
 }
 
 class SshSession implements RemoteSession {
@@ -118,16 +62,21 @@ class SshSession implements RemoteSession {
   readonly #where: string;
   readonly #sudo: boolean;
   readonly #client: Ssh2Client;
+  /** Jump host connections, closed once the node's connection is. */
+  readonly #hops: Ssh2Client[];
+  readonly #hopsClosed = new Set<Ssh2Client>();
   /** The socket ended or closed: no command can start or finish any more. */
   #ended = false;
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(node: string, where: string, sudo: boolean, client: Ssh2Client) {
+  constructor(node: string, where: string, sudo: boolean, client: Ssh2Client, hops: Ssh2Client[]) {
     this.node = node;
     this.#where = where;
     this.#sudo = sudo;
     this.#client = client;
+    this.#hops = hops;
+    for (const hop of hops) hop.once('close', () => this.#hopsClosed.add(hop));
     // After login, failures (keepalive timeout, reset) also end the socket: commands then
     // report the lost connection. The listener keeps an 'error' event from being unhandled.
     client.on('error', () => undefined);
@@ -137,6 +86,8 @@ class SshSession implements RemoteSession {
     client.on('close', () => {
       this.#ended = true;
       this.#closed = true;
+      // Jump hosts only carried this connection: the nearest first, as their channels nest.
+      for (const hop of [...this.#hops].reverse()) hop.end();
     });
   }
 
@@ -248,23 +199,33 @@ class SshSession implements RemoteSession {
   }
 
   close(): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
-      if (this.#closed) {
-        resolve();
-        return;
-      }
-      const timer = setTimeout(() => {
-        this.#client.destroy();
-        resolve();
-      }, closeGraceMs);
-      this.#client.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.#client.end();
-    });
+    this.#closing ??= (async () => {
+      await closeClient(this.#client, this.#closed);
+      // The nearest jump host first: its channel runs inside the ones before it.
+      for (const hop of [...this.#hops].reverse())
+        await closeClient(hop, this.#hopsClosed.has(hop));
+    })();
     return this.#closing;
   }
+}
+
+/** Ends a connection politely, dropping it after closeGraceMs; resolves once it is closed. */
+function closeClient(client: Ssh2Client, closed: boolean): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (closed) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => {
+      client.destroy();
+      resolve();
+    }, closeGraceMs);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.end();
+  });
 }
 
 /**

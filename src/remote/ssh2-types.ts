@@ -3,9 +3,18 @@
  * Client untyped (ssh2 ships no declarations), so these describe what ssh2 1.x provides.
  */
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 
 export interface Ssh2Client extends EventEmitter {
   exec(command: string, callback: (err: Error | undefined, channel: Ssh2Channel) => void): void;
+  /** Opens a `direct-tcpip` channel: the server connects to dstIP:dstPort for us. */
+  forwardOut(
+    srcIP: string,
+    srcPort: number,
+    dstIP: string,
+    dstPort: number,
+    callback: (err: Error | undefined, stream: Duplex) => void,
+  ): void;
   end(): void;
   destroy(): void;
 }

@@ -16,6 +16,10 @@ const help: Record<string, string> = {
   stekctl_key_age_seconds: 'Age of the key the pool encrypts with.',
   stekctl_rotation_duration_seconds: 'Duration of the last rotate or rollback run for the pool.',
   stekctl_rotation_success: '1 if the last rotate or rollback run succeeded for the pool, else 0.',
+  stekctl_rotation_last_success_timestamp_seconds:
+    'Time of the last successful rotate or rollback run of the pool (from the nodes when this run failed).',
+  stekctl_rotation_verify_ok:
+    '1 if the verification inside the last rotate or rollback run passed, else 0.',
   stekctl_rotation_exit_code:
     'Exit code of the last run for the pool (0 ok, 1 failed and restored, 3 not restored, 4 locked).',
   stekctl_verify_ok: '1 if the last verification of the pool passed, else 0.',
@@ -50,18 +54,24 @@ export function rotationSamples(
     });
     out.push({ name: 'stekctl_rotation_exit_code', labels: { pool }, value: exit });
     out.push({ name: 'stekctl_rotation_duration_seconds', labels: { pool }, value: runSeconds });
+    // Only stekctl_rotation_* names here: `verify` writes the others, possibly to another file
+    // of the same textfile directory, and node_exporter refuses a metric defined twice.
     const last =
       r?.outcome === 'rotated' ? Date.parse(report.finishedAt) : lastRotationByPool.get(pool);
     if (last !== undefined) {
       out.push({
-        name: 'stekctl_last_rotation_timestamp_seconds',
+        name: 'stekctl_rotation_last_success_timestamp_seconds',
         labels: { pool },
         value: last / 1000,
       });
-      if (r?.outcome === 'rotated')
-        out.push({ name: 'stekctl_key_age_seconds', labels: { pool }, value: 0 });
     }
-    if (r?.verification) out.push(...probeSamples(pool, r.verification));
+    if (r?.verification) {
+      out.push({
+        name: 'stekctl_rotation_verify_ok',
+        labels: { pool },
+        value: r.verification.ok ? 1 : 0,
+      });
+    }
   }
   return out;
 }

@@ -25,7 +25,8 @@ export function runCli(
       process.execPath,
       [bin, ...args],
       {
-        env: { ...process.env, NO_COLOR: '1', ...opts.env },
+        // Audit lines of test runs go to a scratch state directory, not /var/lib/stekctl.
+        env: { ...process.env, NO_COLOR: '1', STEKCTL_STATE_DIR: testStateDir, ...opts.env },
         timeout: opts.timeoutMs ?? 120_000,
         maxBuffer: 32 << 20,
       },

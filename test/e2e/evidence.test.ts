@@ -25,11 +25,9 @@ describe('evidence of runs: audit log and metrics', () => {
     const m = parsePrometheus(await readFile(metrics, 'utf8'));
     expect(m.find((s) => s.name === 'stekctl_rotation_success')?.value).toBe(1);
     expect(
-      m.find((s) => s.name === 'stekctl_last_rotation_timestamp_seconds')?.value,
+      m.find((s) => s.name === 'stekctl_rotation_last_success_timestamp_seconds')?.value,
     ).toBeGreaterThan(Date.now() / 1000 - 60);
-    expect(m.filter((s) => s.name === 'stekctl_resumption_ratio').map((s) => s.value)).toEqual([
-      1, 1,
-    ]);
+    expect(m.find((s) => s.name === 'stekctl_rotation_verify_ok')?.value).toBe(1);
     expect((await runCli(['rollback', ...common])).code).toBe(0);
     const lines = (await readFile(audit, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(3);
