@@ -1,5 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { printable } from './printable.js';
 import type { ServerAdapter } from './types.js';
 
 /** How the managed file is written: literal text, or HAProxy's base64 lines of key files. */
@@ -45,6 +46,9 @@ export type ApplyOutcome =
 
 const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** How long a transaction waits for one still running on the node (a dropped connection's). */
+const lockWaitSeconds = 90;
+
 function assertSafeName(name: string): void {
   // Names come from key ids and fixed strings; this guards the script against any surprise.
   if (!safeName.test(name)) throw new Error(`unsafe file name in a node transaction: ${name}`);
@@ -74,6 +78,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     '}',
     'fail() { restore; say "FAIL-$1" "$2"; say RESTORED yes; exit 0; }',
     '[ -d "$d" ] && cd "$d" || { say FAIL-setup "key directory $d does not exist or cannot be entered"; say RESTORED yes; exit 0; }',
+    // One transaction at a time per node: after a dropped connection the previous one may still
+    // run (it ignores HUP), and the next run must not interleave with it. The lock is on the key
+    // directory itself; check and reload run without the descriptor, so no daemon inherits it.
+    'exec 9<.',
+    `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
     'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
   ];
   for (const k of spec.newKeys) {
@@ -127,14 +136,14 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     );
   }
   if (spec.check) {
-    L.push(`out=$( ( ${node.check} ) 2>&1 ) || fail check "$out"`);
+    L.push(`out=$( ( ${node.check} ) 2>&1 9<&- ) || fail check "$out"`);
   }
   if (spec.reload) {
     const waitTenths = Math.max(1, Math.ceil(spec.generationWaitMs / 100));
     L.push(
       'g0=$(gen)',
       'echo "RELOAD|$(date +%s%3N)"',
-      `out=$( ( ${node.reload} ) 2>&1 ) || { restore; ( ${node.reload} ) >/dev/null 2>&1; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
+      `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
       'changed=unknown',
       'if [ -n "$g0" ]; then',
       '  changed=no; i=0',
@@ -142,7 +151,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'fi',
       'if [ "$changed" = no ]; then',
       '  restore',
-      `  g1=$(gen); ( ${node.reload} ) >/dev/null 2>&1`,
+      `  g1=$(gen); ( ${node.reload} ) >/dev/null 2>&1 9<&-`,
       '  say FAIL-not-taken "the server did not load the new configuration (no new generation of processes after the reload)"',
       '  say RESTORED yes; exit 0',
       'fi',
@@ -173,9 +182,11 @@ export function parseApplyOutput(
       reloadAt = Number(line.slice(bar + 1)) || undefined;
       continue;
     }
-    const text = Buffer.from(line.slice(bar + 1), 'base64')
-      .toString('utf8')
-      .trim();
+    const text = printable(
+      Buffer.from(line.slice(bar + 1), 'base64')
+        .toString('utf8')
+        .trim(),
+    );
     if (tag === 'OK') {
       const g = /generation:(\w+)/.exec(text)?.[1];
       outcome = {

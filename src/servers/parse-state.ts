@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import type { KeyFileInfo, RawNodeState } from './types.js';
 
 const safeFileName = /^[A-Za-z0-9._-]+$/;
@@ -67,7 +68,7 @@ export function parseReadOutput(stdout: string): RawNodeState {
         if (f[1]) raw.ticketLifetime = f[1];
         break;
       case 'X':
-        raw.check = { ok: f[1] === '0', output: decode(f[2]) ?? '' };
+        raw.check = { ok: f[1] === '0', output: printable(decode(f[2]) ?? '') };
         break;
       case 'END':
         raw.complete = true;

@@ -61,6 +61,8 @@ export function keyId(key: Buffer): string {
 export function secretFragments(key: Buffer): string[] {
   const secret = key.subarray(16);
   return [
+    // Raw bytes too, as a terminal or a log would show them.
+    secret.subarray(0, 12).toString('latin1'),
     secret.toString('hex'),
     secret.toString('base64').slice(0, 20),
     key.toString('base64').slice(24, 44),
