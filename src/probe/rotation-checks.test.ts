@@ -20,6 +20,9 @@ import {
   type TestServer,
 } from './tls-servers.fixture.js';
 import type { ProbeTarget } from './probe-target.js';
+import { openSshProber, type SshProber } from './ssh-probe.js';
+import { localSession } from './ssh-probe-session.fixture.js';
+import type { Prober } from './verify-pool.js';
 
 const versions: TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
 let dir: string;
@@ -112,5 +115,91 @@ describe('confirmKeyEverywhere', () => {
       { node: 'n1', keyId: keyIdOf(next), confirmed: true },
       { node: 'n2', keyId: keyIdOf(old), confirmed: false },
     ]);
+  });
+});
+
+describe('the checks through a prober that keeps the sessions (openssl over SSH)', () => {
+  let ssh: SshProber;
+  beforeAll(async () => {
+    ssh = await openSshProber(localSession());
+  });
+  afterAll(async () => {
+    await ssh?.close();
+  });
+
+  it('take, confirm, resume and reject tickets that hold no session here', async () => {
+    const old = randomBytes(48);
+    const next = randomBytes(48);
+    const { servers: nodes, targets } = await pool(old, 2);
+    const taken = await takeTickets(targets, versions, { prober: ssh });
+    expect(taken.failures).toEqual([]);
+    expect(taken.samples).toHaveLength(4);
+    for (const s of taken.samples) {
+      expect(s.session).toBeUndefined();
+      expect(s.keyId).toBe(keyIdOf(old));
+    }
+
+    const resume = await checkTicketsResume(taken.samples, targets, { prober: ssh });
+    expect(resume.problems).toEqual([]);
+    expect(resume.offers).toHaveLength(8);
+    expect(resume.ok).toBe(true);
+
+    for (const s of nodes) s.server.setTicketKeys(next);
+    const confirmed = await confirmKeyEverywhere(targets, versions, keyIdOf(next), 10_000, {
+      prober: ssh,
+      intervalMs: 50,
+    });
+    expect(confirmed.ok).toBe(true);
+    const rejected = await checkTicketsRejected(taken.samples, targets, { prober: ssh });
+    expect(rejected.problems).toEqual([]);
+    expect(rejected.ok).toBe(true);
+  });
+
+  it('offer a ticket only through the prober that took it', async () => {
+    const { targets } = await pool(randomBytes(48), 1);
+    const taken = await takeTickets(targets, ['TLSv1.3'], { prober: ssh });
+    const direct = await checkTicketsResume(taken.samples, targets);
+    expect(direct.ok).toBe(false);
+    expect(direct.problems[0]).toMatch(/could not be offered/);
+  });
+});
+
+describe('samples without a ticket', () => {
+  it('are named as problems and never offered', async () => {
+    const offered: string[] = [];
+    const prober: Prober = {
+      takeTicket: () => Promise.reject(new Error('not used')),
+      offerTicket: (target, version, sample) => {
+        offered.push(`${sample.node}>${target.node}`);
+        return Promise.resolve({
+          node: target.node,
+          from: sample.node,
+          version,
+          reused: true,
+          offeredKeyId: sample.keyId,
+          keyId: undefined,
+          certFingerprint: undefined,
+        });
+      },
+    };
+    const targets = [makeTarget('a', 1), makeTarget('b', 2)];
+    const sample = (node: string, keyId: string | undefined) => ({
+      node,
+      version: 'TLSv1.3' as const,
+      keyId,
+      certFingerprint: '',
+      session: undefined,
+      takenAt: Date.now(),
+    });
+    const check = await checkTicketsResume(
+      [sample('a', 'aa'.repeat(16)), sample('b', undefined)],
+      targets,
+      {
+        prober,
+      },
+    );
+    expect(offered.sort()).toEqual(['a>a', 'a>b']);
+    expect(check.ok).toBe(false);
+    expect(check.problems).toEqual(['b had no TLSv1.3 ticket to check']);
   });
 });

@@ -2,9 +2,9 @@ import type { TlsVersion } from '../inventory/types.js';
 import { createRandomRng, createSeededRng, planProbes } from './probe-plan.js';
 import type { OfferReport, ProbeFailure } from './report-types.js';
 import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
-import { offerTicket, takeTicket, type ResumeResult, type TicketSample } from './tls-probe.js';
+import type { ResumeResult, TicketSample } from './tls-probe.js';
 import type { ProbeTarget } from './probe-target.js';
-import { describeFailure } from './verify-pool.js';
+import { describeFailure, directProber, type Prober } from './verify-pool.js';
 
 export interface RotationCheckOptions {
   /** Connections open at once; default 8. */
@@ -15,9 +15,17 @@ export interface RotationCheckOptions {
   matrixMax?: number;
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * Where the handshakes run; default directProber. Tickets must be offered through the prober
+   * that took them: over SSH the session stays on the probing node and the sample is its handle.
+   */
+  prober?: Prober;
 }
 
-/** Tickets held in memory between rotation steps. Never serialise: samples hold sessions. */
+/**
+ * Tickets held in memory between rotation steps, for the prober that took them. Never
+ * serialise: samples hold sessions (or are the handles of sessions the prober keeps).
+ */
 export interface TicketSet {
   samples: TicketSample[];
   failures: { node: string; version: TlsVersion; failure: ProbeFailure }[];
@@ -63,6 +71,7 @@ export async function takeTickets(
   versions: TlsVersion[],
   opts: RotationCheckOptions = {},
 ): Promise<TicketSet> {
+  const prober = opts.prober ?? directProber;
   const deadline = createDeadline(opts.deadlineMs ?? defaultDeadline(targets), opts.signal);
   try {
     const jobs = versions.flatMap((version) => targets.map((target) => ({ version, target })));
@@ -70,7 +79,7 @@ export async function takeTickets(
       jobs.map(
         ({ version, target }) =>
           (signal) =>
-            takeTicket(target, version, { signal }),
+            prober.takeTicket(target, version, { signal }),
       ),
       opts.concurrency ?? defaultConcurrency,
       deadline.signal,
@@ -110,16 +119,20 @@ async function offerAll(
     const plan = planProbes(names, opts.matrixMax ?? Number.POSITIVE_INFINITY, rng);
     for (const { from, to } of plan) {
       const sample = samples.find((s) => s.version === version && s.node === from);
-      if (!sample?.session) continue;
+      // A ticket names its key: a sample without a key id holds no ticket to offer.
+      if (sample?.keyId === undefined) continue;
       const base: OfferReport = { from, to, version, reused: false };
       if (sample.keyId !== undefined) base.offeredKeyId = sample.keyId;
       jobs.push({ base, sample, target: byName.get(to) as ProbeTarget });
     }
   }
+  const prober = opts.prober ?? directProber;
   const deadline = createDeadline(opts.deadlineMs ?? defaultDeadline(targets), opts.signal);
   try {
     const outcomes = await runBounded(
-      jobs.map((j) => (signal) => offerTicket(j.target, j.base.version, j.sample, { signal })),
+      jobs.map(
+        (j) => (signal) => prober.offerTicket(j.target, j.base.version, j.sample, { signal }),
+      ),
       opts.concurrency ?? defaultConcurrency,
       deadline.signal,
     );
@@ -149,7 +162,7 @@ export async function checkTicketsResume(
 ): Promise<TicketCheck> {
   const { offers, samples: offered } = await offerAll(samples, targets, opts);
   const problems = samples
-    .filter((s) => !s.session)
+    .filter((s) => s.keyId === undefined)
     .map((s) => `${s.node} had no ${s.version} ticket to check`);
   offers.forEach((o, i) => {
     if (o.reused) return;
@@ -218,8 +231,11 @@ export async function confirmKeyEverywhere(
     concurrency?: number;
     confirmations?: number;
     signal?: AbortSignal;
+    /** Where the handshakes run; default directProber. */
+    prober?: Prober;
   } = {},
 ): Promise<KeyConfirmation> {
+  const prober = opts.prober ?? directProber;
   const needed = Math.max(1, opts.confirmations ?? 2);
   const states = versions.flatMap((version) =>
     targets.map((target) => ({
@@ -237,7 +253,7 @@ export async function confirmKeyEverywhere(
     while (pending.length > 0 && !deadline.signal.aborted) {
       const round = pending;
       const outcomes = await runBounded(
-        round.map((s) => (signal) => takeTicket(s.target, s.version, { signal })),
+        round.map((s) => (signal) => prober.takeTicket(s.target, s.version, { signal })),
         opts.concurrency ?? defaultConcurrency,
         deadline.signal,
       );

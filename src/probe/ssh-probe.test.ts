@@ -1,13 +1,12 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecResult, RemoteSession } from '../remote/ssh-session.js';
 import { ProbeError } from './probe-error.js';
 import { createUnreachableProber, openSshProber, type SshProber } from './ssh-probe.js';
 import { parseClientReport, splitSections } from './ssh-probe-output.js';
+import { localSession } from './ssh-probe-session.fixture.js';
 import {
   findClosedPort,
   keyIdOf,
@@ -20,41 +19,6 @@ import {
 } from './tls-servers.fixture.js';
 import { takeTicket } from './tls-probe.js';
 import { probePool } from './verify-pool.js';
-
-/** Runs commands on this machine, the way an SSH session runs them on a node. */
-function localSession(outputs: string[] = []): RemoteSession {
-  return {
-    node: 'prober',
-    exec(command, opts = {}) {
-      return new Promise<ExecResult>((resolve, reject) => {
-        const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
-        const out: Buffer[] = [];
-        const err: Buffer[] = [];
-        child.stdout.on('data', (c: Buffer) => out.push(c));
-        child.stderr.on('data', (c: Buffer) => err.push(c));
-        const timer =
-          opts.timeoutMs === undefined
-            ? undefined
-            : setTimeout(() => {
-                child.kill('SIGKILL');
-                reject(new Error(`timed out: ${command.slice(0, 40)}`));
-              }, opts.timeoutMs);
-        child.on('close', (code, signal) => {
-          clearTimeout(timer);
-          outputs.push(Buffer.concat(out).toString('utf8'), Buffer.concat(err).toString('utf8'));
-          resolve({
-            code,
-            signal,
-            stdout: Buffer.concat(out).toString('utf8'),
-            stderr: Buffer.concat(err).toString('utf8'),
-          });
-        });
-        child.stdin.end(opts.stdin ?? '');
-      });
-    },
-    close: () => Promise.resolve(),
-  };
-}
 
 let dir: string;
 let cert: TestCertificate;

@@ -53,6 +53,12 @@ export async function preflightPool(
     lockedByUs: [],
     warnings: [],
   };
+  // The first node's lock decides between two runs started together: the one that takes it
+  // locks the other nodes, the other one stops there. Otherwise each could take some nodes and
+  // both would give up.
+  const first = pool.nodes[0];
+  let openGate: (firstHeld: boolean) => void = () => undefined;
+  const gate = new Promise<boolean>((resolve) => (openGate = resolve));
   await Promise.all(
     pool.nodes.map((node) =>
       limit(async () => {
@@ -63,7 +69,9 @@ export async function preflightPool(
             sessions.set(node, session);
           }
           if (opts.lock) {
+            if (node !== first && (await gate)) return;
             const lock = await takeLock(session.exec.bind(session), node, opts.lock, opts.now);
+            if (node === first) openGate(lock.status === 'held');
             if (lock.status === 'held') {
               result.locked.push({ node: node.name, holder: lock.holder });
               return;
@@ -88,6 +96,8 @@ export async function preflightPool(
             node: node.name,
             reason: err instanceof Error ? err.message : String(err),
           });
+        } finally {
+          if (node === first) openGate(false);
         }
       }),
     ),

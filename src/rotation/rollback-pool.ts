@@ -137,6 +137,7 @@ async function restoreRings(
     const targets = steps.map((s) => toProbeTarget(s.node));
     const conf = await confirmKeyEverywhere(targets, versions, only, 30_000, {
       concurrency: opts.concurrency,
+      prober: opts.prober,
     });
     return conf.ok;
   }

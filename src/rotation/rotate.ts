@@ -3,6 +3,8 @@ import pLimit from 'p-limit';
 import type { PoolSpec } from '../inventory/types.js';
 import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
 import { OperationError, StekError } from '../errors.js';
+import { directProber } from '../probe/index.js';
+import { openPoolProber, type PoolProber } from '../probe/ssh-probe-pool.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
@@ -87,6 +89,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const maxOverlap = Math.max(0, ...req.pools.map((p) => req.overlapMs ?? p.overlapMs));
   const holder = newLockHolder(runId, maxOverlap + lockSlackMs, startedAt);
   const keys: TicketKey[] = [];
+  const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
   try {
     for (const pool of req.pools)
@@ -167,6 +170,24 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       return report;
     }
     if (req.dryRun) return report;
+    // Before asking: a pool whose probes cannot run (probe.via: ssh) stops before any write.
+    await Promise.all(
+      report.plans
+        .filter((plan) => plan.phases.length > 0)
+        .map(async (plan) => {
+          const opened = await openPoolProber(plan.pool, {
+            acceptNewHostKey: req.acceptNewHostKey,
+          });
+          probers.set(plan.pool, opened);
+          if (opened.failures.length > 0 && opened.probedFrom === undefined)
+            report.preflight.push({ pool: plan.pool.name, failures: opened.failures, locked: [] });
+        }),
+    );
+    if (report.preflight.length > 0) {
+      report.stopped = 'preflight';
+      report.exitCode = 1;
+      return report;
+    }
     if (req.confirm && !(await req.confirm(report.plans))) {
       report.stopped = 'declined';
       report.exitCode = 1;
@@ -185,7 +206,8 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
             overlapMs: req.overlapMs ?? plan.pool.overlapMs,
             now: () => new Date(),
             key: plan.generateKey ? keys[pre.findIndex((p) => p.pool === plan.pool)] : undefined,
-          }),
+            prober: probers.get(plan.pool)?.prober ?? directProber,
+          }).then((result) => withProbeSource(result, probers.get(plan.pool))),
         ),
       ),
     );
@@ -193,6 +215,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     return report;
   } finally {
     for (const k of keys) zeroKey(k);
+    await Promise.all([...probers.values()].map((p) => p.close()));
     await releaseLocks(pre, sessions, runId);
     await closeSessions(sessions);
     report.finishedAt = new Date().toISOString();
@@ -214,6 +237,14 @@ function assertKeySizes(p: PreflightResult): void {
       );
     }
   }
+}
+
+/** Says in the result where its probes ran. */
+function withProbeSource(result: PoolRunResult, probe: PoolProber | undefined): PoolRunResult {
+  if (!probe) return result;
+  result.via = probe.via;
+  if (probe.probedFrom !== undefined) result.probedFrom = probe.probedFrom;
+  return result;
 }
 
 function worst(codes: (0 | 1 | 3)[]): 0 | 1 | 3 {

@@ -63,7 +63,10 @@ export async function runPoolPlan(
       }
       if (opts.signal.aborted) return await fail(`interrupted before ${phase.name}`);
       if (phase.ticketsBefore)
-        tickets = await takeTickets(targets, versions, { concurrency: opts.concurrency });
+        tickets = await takeTickets(targets, versions, {
+          concurrency: opts.concurrency,
+          prober: opts.prober,
+        });
 
       const pending = pendingFor(phase, plan, pendingBase, refBefore, started, opts);
       const requests = phase.steps.map((s) => {
@@ -111,6 +114,7 @@ export async function runPoolPlan(
       if (expect && phase.steps.some((s) => s.reload)) {
         const conf = await confirmKeyEverywhere(targets, versions, expect, confirmDeadlineMs, {
           concurrency: opts.concurrency,
+          prober: opts.prober,
         });
         if (!conf.ok) {
           const bad = conf.nodes
@@ -157,6 +161,7 @@ async function verifyAfter(
     versions,
     matrixMax: first?.probe.matrixMax ?? 8,
     concurrency: opts.concurrency,
+    prober: opts.prober,
     deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
     expectedKeyId: plan.keyId,
     ringKeyIds,
@@ -180,6 +185,7 @@ async function verifyAfter(
   if (toCheck.length > 0) {
     const check = await checkTicketsResume(toCheck, targets, {
       concurrency: opts.concurrency,
+      prober: opts.prober,
       matrixMax: first?.probe.matrixMax ?? 8,
     });
     if (decryptOnly) {
@@ -214,6 +220,7 @@ async function checkRetired(
   if (stillHeld) return;
   const check = await checkTicketsRejected(tickets.samples, targets, {
     concurrency: opts.concurrency,
+    prober: opts.prober,
   });
   result.ticketChecks.push({
     name: 'retired-key-rejected',

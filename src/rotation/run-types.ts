@@ -1,6 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import type { TicketKey } from '../keys/index.js';
-import type { PoolProbeReport } from '../probe/index.js';
+import type { PoolProbeReport, Prober } from '../probe/index.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import type { EmitEvent, PlanKind } from './types.js';
 
@@ -15,6 +15,12 @@ export interface PoolRunOptions {
   now: () => Date;
   /** The key introduced by this run; undefined when a staged key is resumed. */
   key: TicketKey | undefined;
+  /**
+   * Runs every handshake of the pool's run (reload confirmations, tickets, verification, and
+   * those of a rollback): from here, or on a pool node over SSH (`probe.via`). One per pool, so
+   * that tickets taken before a phase can be offered after it.
+   */
+  prober: Prober;
 }
 
 export interface NodeOutcome {
@@ -53,6 +59,10 @@ export interface PoolRunResult {
   exitCode: 0 | 1 | 3;
   phases: PhaseRecord[];
   verification: PoolProbeReport | undefined;
+  /** Where the probes ran: from here, or on a pool node over SSH (`probe.via`). */
+  via?: 'direct' | 'ssh';
+  /** With `via: ssh`, the node that ran the handshakes. */
+  probedFrom?: string;
   ticketChecks: TicketCheckRecord[];
   /** Apache: of the tickets taken before the switch, how many no longer resumed after it. */
   switchLoss?: { offered: number; lost: number };
