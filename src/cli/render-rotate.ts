@@ -107,6 +107,7 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
     out.push(`${head}: ${verdict[r.outcome]}`);
     if (r.error) out.push(`  cause: ${r.error}`);
     const v = r.verification;
+    if (r.via === 'ssh') out.push(`  probes: openssl on ${r.probedFrom ?? '?'} over SSH`);
     if (v)
       out.push(
         `  verify: ${v.summary.resumed}/${v.summary.probes} resumptions across the pool, ${v.ok ? 'ok' : 'FAILED'}`,

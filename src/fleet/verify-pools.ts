@@ -1,15 +1,12 @@
 import type { PoolSpec } from '../inventory/types.js';
 import {
-  createUnreachableProber,
-  openSshProber,
   probePool,
   sshProbeConcurrency,
   toProbeTarget,
   type PoolProbeReport,
   type PoolProbeOptions,
-  type Prober,
 } from '../probe/index.js';
-import { openSession } from '../remote/ssh-session.js';
+import { openPoolProber } from '../probe/ssh-probe-pool.js';
 import type { RingEntry } from '../servers/types.js';
 import { inspectPools, ringSignature, type PoolReport, type SessionMap } from './inspect-pools.js';
 
@@ -40,8 +37,6 @@ export interface PoolVerification {
 
 /** How long reading a pool's rings may take; probing goes on without them after that. */
 const ringDeadlineMs = 20_000;
-/** Pool nodes tried, in inventory order, to run the handshakes of a `probe.via: ssh` pool. */
-const proberCandidates = 3;
 
 /**
  * Proves with real handshakes that every node of each pool resumes its peers' tickets and that
@@ -85,11 +80,17 @@ async function verifyPool(
   let proberError: string | undefined;
   let close = async (): Promise<void> => undefined;
   if (via === 'ssh') {
-    const opened = await openProber(pool, opts, sessions);
+    const opened = await openPoolProber(pool, {
+      acceptNewHostKey: opts.acceptNewHostKey ?? false,
+      sessions,
+    });
     probeOpts.prober = opened.prober;
     probeOpts.concurrency = Math.min(opts.concurrency, sshProbeConcurrency);
-    probedFrom = opened.node;
-    proberError = opened.error;
+    probedFrom = opened.probedFrom;
+    proberError =
+      opened.failures.length > 0
+        ? opened.failures.map((f) => `${f.node}: ${f.reason}`).join('; ')
+        : undefined;
     close = opened.close;
   }
   let probe: PoolProbeReport;
@@ -163,40 +164,6 @@ export function majorityRing(report: PoolReport, poolSize: number): RingEntry[] 
  * A session on the first of the pool's nodes that can run the probes. Sessions opened here go
  * into `sessions`, which the caller closes.
  */
-async function openProber(
-  pool: PoolSpec,
-  opts: VerifyOptions,
-  sessions: SessionMap,
-): Promise<{
-  prober: Prober;
-  node: string | undefined;
-  error: string | undefined;
-  close(): Promise<void>;
-}> {
-  const failures: string[] = [];
-  for (const node of pool.nodes.slice(0, proberCandidates)) {
-    try {
-      let session = sessions.get(node);
-      if (!session) {
-        session = await openSession(node, { acceptNewHostKey: opts.acceptNewHostKey ?? false });
-        sessions.set(node, session);
-      }
-      const prober = await openSshProber(session);
-      return { prober, node: node.name, error: undefined, close: () => prober.close() };
-    } catch (err) {
-      failures.push(err instanceof Error ? err.message : String(err));
-    }
-  }
-  return {
-    prober: createUnreachableProber(
-      'not probed: no node of the pool could run the probes over SSH',
-    ),
-    node: undefined,
-    error: failures.join('; '),
-    close: async () => undefined,
-  };
-}
-
 /** Enough for every probe of the pool to run out its own timeout a few times over. */
 function deadlineFor(pool: PoolSpec): number {
   const timeout = Math.max(...pool.nodes.map((n) => n.probe.timeoutMs));
