@@ -56,7 +56,7 @@ describe('loadInventory', () => {
     await writeFile(path, valid.replace('nginx', 'ngnix'));
     const error = await rejection(path);
     expect(error.message).toBe(
-      `${path}:3: pools.a.server: unknown server kind \`ngnix\`; use one of nginx, apache, haproxy`,
+      `${path}:3: pools.a.server: unknown server kind \`ngnix\`; use one of nginx, apache, haproxy, node`,
     );
   });
 

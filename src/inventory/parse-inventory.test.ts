@@ -265,6 +265,6 @@ pools:
     ]);
     const edge = inventory.pools[2];
     expect(edge?.nodes[1]).toMatchObject({ host: '2001:db8::11', keyDir: '/srv/haproxy/tickets' });
-    expect(edge?.nodes[0]?.probe).toMatchObject({ host: '127.0.0.1', port: 8443, via: 'ssh' });
+    expect(edge?.nodes[0]?.probe).toMatchObject({ host: '2001:db8::10', port: 8443, via: 'ssh' });
   });
 });

@@ -65,14 +65,14 @@ export function resolvePool(
     problems.add(
       pool.line,
       `${pool.field}.server`,
-      'missing; set nginx, apache or haproxy (here or under defaults)',
+      'missing; set nginx, apache, haproxy or node (here or under defaults)',
     );
     return undefined;
   }
   const kind = server.value;
   const keySize = pick<48 | 80>(poolLayers, 'keySize');
-  if (kind === 'apache' && keySize?.value === 80) {
-    problems.add(keySize.line, keySize.field, 'apache supports only 48-byte ticket keys');
+  if ((kind === 'apache' || kind === 'node') && keySize?.value === 80) {
+    problems.add(keySize.line, keySize.field, `${kind} supports only 48-byte ticket keys`);
     return undefined;
   }
   checkUniqueHosts(pool, problems);

@@ -28,4 +28,12 @@ export const serverDefaults: Record<ServerKind, ServerDefault> = {
     check: 'haproxy -c -f /etc/haproxy/haproxy.cfg',
     config: '/etc/haproxy/haproxy.cfg',
   },
+  // Node.js processes read the key through useTicketKeys ('stekctl/node'), which watches keyDir:
+  // nothing to reload or test, and no config file (config is not read; it names keyDir).
+  node: {
+    keyDir: '/etc/stekctl/node-tickets',
+    reload: 'true',
+    check: 'true',
+    config: '/etc/stekctl/node-tickets',
+  },
 };

@@ -1,7 +1,7 @@
 /** The validated, defaulted inventory model. Built by loadInventory(); never holds key bytes. */
 
-export type ServerKind = 'nginx' | 'apache' | 'haproxy';
-export const serverKinds: readonly ServerKind[] = ['nginx', 'apache', 'haproxy'];
+export type ServerKind = 'nginx' | 'apache' | 'haproxy' | 'node';
+export const serverKinds: readonly ServerKind[] = ['nginx', 'apache', 'haproxy', 'node'];
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
@@ -66,7 +66,7 @@ export interface NodeSpec {
 export interface PoolSpec {
   name: string;
   server: ServerKind;
-  /** 48 or 80; apache only 48; default 80 for haproxy, 48 otherwise. */
+  /** 48 or 80; apache and node only 48; default 80 for haproxy, 48 otherwise. */
   keySize: 48 | 80;
   /** Milliseconds between staging and promoting. */
   overlapMs: number;

@@ -1,7 +1,7 @@
 /**
  * A real fleet on loopback for end-to-end tests: per node one sshd (port 22022) and one TLS
- * server (nginx, Apache or HAProxy on port 24443), each on its own 127.A.B.N address, all under
- * one temporary directory. Runs as root.
+ * server (nginx, Apache, HAProxy or a Node.js cluster on port 24443), each on its own 127.A.B.N
+ * address, all under one temporary directory. Runs as root.
  *
  *   const fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
  *   const inventory = await fleet.writeInventory();
@@ -14,6 +14,7 @@ export { startFleet } from './fleet.js';
 export { reapStaleFleets } from './reaper.js';
 export { buildInventory, renderInventory } from './inventory.js';
 export { run, runShell } from './exec.js';
+export { askNode, type NodeAnswer } from './node-client.js';
 export type {
   Fleet,
   FleetNode,

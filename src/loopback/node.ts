@@ -136,7 +136,8 @@ export function createNode(
         }
         // A reload answers before it takes effect: wait for a process of the new generation.
         const renewed = (): boolean => serverPidsNow().some((p) => !before.has(p));
-        await waitFor('a new server generation', readyTimeoutMs, renewed);
+        if (server.reloadStartsProcesses !== false)
+          await waitFor('a new server generation', readyTimeoutMs, renewed);
         await waitServer();
       });
     },

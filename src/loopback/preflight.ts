@@ -9,6 +9,8 @@ export const binaries = {
   nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
   apache: { path: '/usr/sbin/apache2', pkg: 'apache2' },
   haproxy: { path: '/usr/sbin/haproxy', pkg: 'haproxy' },
+  // Node.js pools run on the Node.js that runs the fleet.
+  node: { path: process.execPath, pkg: 'nodejs' },
 } as const;
 
 /** Apache modules the generated config loads; all ship with the apache2 package. */

@@ -1,6 +1,7 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CertFiles } from './material.js';
+import { layoutNodeServer, locateNodeHelper, renderNodeServer } from './node-server.js';
 import { apacheModuleDir, apacheModules, binaries } from './preflight.js';
 import type { ServerKind } from './types.js';
 
@@ -25,6 +26,8 @@ export interface ServerLayout {
   reload: string;
   start: { file: string; args: string[] };
   adminSocket: string | undefined;
+  /** False when a reload starts no new processes (Node.js workers pick up the key themselves). */
+  reloadStartsProcesses?: boolean;
 }
 
 /** Where everything of a node's server lives, and how it is driven. */
@@ -68,6 +71,8 @@ export function layoutServer(kind: ServerKind, ctx: ServerContext): ServerLayout
         adminSocket: join(ctx.dir, 'admin.sock'),
       };
     }
+    case 'node':
+      return layoutNodeServer(ctx, errorLog);
   }
 }
 
@@ -215,6 +220,10 @@ export async function prepareServer(kind: ServerKind, ctx: ServerContext): Promi
         throw new Error(`${ctx.name}: haproxy needs tickets.keys content`);
       await writeFile(join(ctx.keyDir, 'tickets.keys'), ctx.ticketKeys, { mode: 0o600 });
       await writeFile(l.config, renderHaproxy(ctx, l));
+      break;
+    case 'node':
+      await writeFile(join(ctx.keyDir, 'tickets.conf'), '', { mode: 0o600 });
+      await writeFile(l.config, renderNodeServer(ctx, l, locateNodeHelper()));
       break;
   }
   return l;

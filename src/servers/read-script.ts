@@ -70,5 +70,6 @@ export function buildReadScript(
 function referenceDirective(adapter: ServerAdapter): string | undefined {
   if (adapter.kind === 'nginx') return 'ssl_session_ticket_key';
   if (adapter.kind === 'apache') return 'SSLSessionTicketKeyFile';
+  if (adapter.kind === 'node') return 'key';
   return undefined;
 }
