@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { run, runShell } from './exec.js';
 import {
@@ -102,8 +103,14 @@ export function createNode(
 
     async stopSshd(opts: { sessions?: boolean } = {}) {
       const listener = readPidFile(sshd.pidFile, sshd.config);
+      // Only sshd processes: their shells end on the hang-up. Killing the shells outright can
+      // leave lock files of login scripts behind (pyenv's shim lock), which stall later logins.
       const pids =
-        opts.sessions === false ? (listener === undefined ? [] : [listener]) : sshdPidsNow();
+        opts.sessions === false
+          ? listener === undefined
+            ? []
+            : [listener]
+          : sshdPidsNow().filter((pid) => commandName(pid) === 'sshd');
       await killProcesses(pids);
     },
 
@@ -151,4 +158,12 @@ export function createNode(
     },
   };
   return node;
+}
+
+function commandName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }

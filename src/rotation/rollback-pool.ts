@@ -51,7 +51,10 @@ export async function rollbackPool(
         ? [
             {
               node: n,
-              ring: { ...b, staged: { keyId: K, path: `${n.keyDir}/${K}.key` } } as PlacedRing,
+              // A resumed stage already holds the key in its ring: name it once.
+              ring: (ringIds(b).includes(K)
+                ? b
+                : { ...b, staged: { keyId: K, path: `${n.keyDir}/${K}.key` } }) as PlacedRing,
             },
           ]
         : [];
@@ -113,8 +116,10 @@ async function restoreRings(
       reload: true,
       deleteFiles:
         ring && ringIds(ring).some((id) => deleteFiles.includes(`${id}.key`)) ? [] : deleteFiles,
+      // Back to the record from before the run: a stage that a two-step run made stays
+      // pending, so that `--promote` can be tried again.
       manifest: buildManifest(pre.states.get(node)?.manifest, plan.pool.name, ring, opts.now(), {
-        pending: undefined,
+        pending: pre.states.get(node)?.manifest?.pending,
       }),
     },
   }));

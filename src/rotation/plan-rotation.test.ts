@@ -1,0 +1,316 @@
+import { describe, expect, it } from 'vitest';
+import type { NodeSpec, PoolSpec, ServerKind } from '../inventory/types.js';
+import { adapterFor } from '../servers/index.js';
+import { interpretState } from '../servers/node-state.js';
+import type { NodeState, PendingRotation, RawNodeState } from '../servers/types.js';
+import { checkPlanInvariant } from './check-invariant.js';
+import { planRotation, type RotationMode } from './plan-rotation.js';
+import { ringIds } from './placement.js';
+import type { RotationPlan } from './types.js';
+
+/** A key id made of one repeated hex digit: readable in failures. */
+const id = (c: string): string => c.repeat(32);
+const K = id('f');
+const now = new Date('2030-01-01T00:00:00Z');
+
+/** Only what planning reads of a node: its name and where its keys live. */
+function nodeSpec(i: number): NodeSpec {
+  return { name: `n${i}`, host: `10.0.0.${i}`, keyDir: `/keys/n${i}`, config: '/c' } as NodeSpec;
+}
+
+function poolOf(server: ServerKind, count: number, retain = 1): PoolSpec {
+  return {
+    name: 'web',
+    server,
+    keySize: server === 'haproxy' ? 80 : 48,
+    overlapMs: 0,
+    retain,
+    nodes: Array.from({ length: count }, (_, i) => nodeSpec(i + 1)),
+    line: undefined,
+  };
+}
+
+interface NodeSetup {
+  /** Key ids the managed file names, encrypting first (HAProxy: the key lines, in file order). */
+  ring: string[];
+  /** Further key files in keyDir. */
+  files?: string[];
+  /** Ring entries whose file is gone. */
+  missing?: string[];
+  pending?: PendingRotation;
+}
+
+function keyFile(keyId: string, size: number) {
+  return { file: `${keyId}.key`, size, mode: '600', owner: 'root', mtime: 1, keyId };
+}
+
+/** The raw records the read script would print for a node, turned into a NodeState. */
+function stateOf(server: ServerKind, node: NodeSpec, setup: NodeSetup): NodeState {
+  const size = server === 'haproxy' ? 80 : 48;
+  const manifest = setup.pending
+    ? JSON.stringify({ version: 1, pool: 'web', keys: {}, pending: setup.pending })
+    : undefined;
+  const onDisk = [
+    ...new Set([...(server === 'haproxy' ? [] : setup.ring), ...(setup.files ?? [])]),
+  ];
+  const raw: RawNodeState = {
+    dir: { exists: true, mode: '700', owner: 'root' },
+    files: [
+      ...onDisk.filter((k) => !setup.missing?.includes(k)).map((k) => keyFile(k, size)),
+      {
+        file: server === 'haproxy' ? 'tickets.keys' : 'tickets.conf',
+        size: 10,
+        mode: '600',
+        owner: 'root',
+        mtime: 1,
+        keyId: undefined,
+      },
+    ],
+    conf: undefined,
+    manifestText: manifest,
+    referenced: new Map(),
+    keyLines: undefined,
+    keyLinesMode: undefined,
+    included: true,
+    foreignKeys: [],
+    check: { ok: true, output: '' },
+    ticketLifetime: '300s',
+    complete: true,
+  };
+  if (server === 'haproxy') {
+    raw.keyLines = setup.ring.map((k) => ({ size, keyId: k }));
+    raw.keyLinesMode = '600';
+  } else {
+    const directive = server === 'nginx' ? 'ssl_session_ticket_key' : 'SSLSessionTicketKeyFile';
+    raw.conf = setup.ring.map((k) => `${directive} ${node.keyDir}/${k}.key;`).join('\n');
+    for (const k of setup.ring) {
+      raw.referenced.set(
+        `${node.keyDir}/${k}.key`,
+        setup.missing?.includes(k) ? 'missing' : { size, mode: '600', keyId: k },
+      );
+    }
+  }
+  return interpretState(adapterFor(server), node, raw, now.getTime() / 1000);
+}
+
+function plan(
+  server: ServerKind,
+  setups: NodeSetup[],
+  opts: { retain?: number; mode?: RotationMode; overlapMs?: number; at?: Date } = {},
+): { plan: RotationPlan; states: Map<NodeSpec, NodeState> } {
+  const pool = poolOf(server, setups.length, opts.retain ?? 1);
+  const states = new Map(pool.nodes.map((n, i) => [n, stateOf(server, n, setups[i]!)]));
+  const p = planRotation({
+    pool,
+    adapter: adapterFor(server),
+    states,
+    newKeyId: K,
+    mode: opts.mode ?? 'full',
+    overlapMs: opts.overlapMs ?? 0,
+    now: opts.at ?? now,
+  });
+  return { plan: p, states };
+}
+
+/** Every plan must keep the invariant: the reason it is built the way it is. */
+function expectSafe(p: { plan: RotationPlan; states: Map<NodeSpec, NodeState> }): void {
+  expect(checkPlanInvariant(p.plan, p.states)).toEqual([]);
+}
+
+function phaseNames(p: RotationPlan): string[] {
+  return p.phases.map((ph) => ph.name);
+}
+
+/** The ring of every node after each phase, as key ids. */
+function ringsAfter(p: RotationPlan, phase: string): string[][] {
+  const ph = p.phases.find((x) => x.name === phase);
+  return ph ? ph.steps.map((s) => ringIds(s.ring)) : [];
+}
+
+const [A, B, C, D] = [id('a'), id('b'), id('c'), id('d')];
+
+describe('planRotation: nginx', () => {
+  it('bootstraps empty nodes with the new key as primary at once', () => {
+    const p = plan('nginx', [{ ring: [] }, { ring: [] }, { ring: [] }]);
+    expect(p.plan.kind).toBe('bootstrap');
+    expect(phaseNames(p.plan)).toEqual(['switch', 'retire']);
+    expect(ringsAfter(p.plan, 'switch')).toEqual([[K], [K], [K]]);
+    expect(p.plan.phases[0]!.steps.every((s) => s.writeKey && s.reload)).toBe(true);
+    expectSafe(p);
+  });
+
+  it('stages the new key decrypt-only, promotes it, keeps one previous key', () => {
+    const p = plan('nginx', [{ ring: [A, B] }, { ring: [A, B] }, { ring: [A, B] }]);
+    expect(p.plan.kind).toBe('rotate');
+    expect(p.plan.generateKey).toBe(true);
+    expect(phaseNames(p.plan)).toEqual(['stage', 'promote', 'retire']);
+    expect(ringsAfter(p.plan, 'stage')).toEqual(Array(3).fill([A, B, K]));
+    expect(ringsAfter(p.plan, 'promote')).toEqual(Array(3).fill([K, A]));
+    expect(ringsAfter(p.plan, 'retire')).toEqual(Array(3).fill([K, A]));
+    expect(p.plan.phases[2]!.steps.map((s) => s.deleteFiles)).toEqual(Array(3).fill([`${B}.key`]));
+    expect(p.plan.after).toEqual([K, A]);
+    expect(p.plan.phases[1]!.expectKeyId).toBe(K);
+    expect(p.plan.phases[1]!.ticketsBefore).toBe(true);
+    expectSafe(p);
+  });
+
+  it.each([
+    [0, [K]],
+    [1, [K, A]],
+    [2, [K, A, B]],
+  ])('retain %i keeps %j at the end', (retain, after) => {
+    const p = plan('nginx', [{ ring: [A, B, C] }, { ring: [A, B, C] }], { retain });
+    expect(p.plan.after).toEqual(after);
+    expect(ringsAfter(p.plan, 'retire')).toEqual([after, after]);
+    // The old key stays decryptable through the promotion even with retain 0.
+    expect(ringsAfter(p.plan, 'promote')[0]).toContain(A);
+    const deleted = p.plan.phases.at(-1)!.steps[0]!.deleteFiles;
+    expect(deleted.sort()).toEqual(
+      [A, B, C]
+        .filter((k) => !after.includes(k))
+        .map((k) => `${k}.key`)
+        .sort(),
+    );
+    expectSafe(p);
+  });
+
+  it('brings nodes that disagree back to one ring', () => {
+    const p = plan('nginx', [{ ring: [A, B] }, { ring: [A, B] }, { ring: [A], files: [B] }]);
+    expect(p.plan.notes.join(' ')).toMatch(/drift/);
+    expect(ringsAfter(p.plan, 'retire')).toEqual(Array(3).fill([K, A]));
+    expectSafe(p);
+  });
+
+  it('keeps the invariant when one node encrypts with a key of its own', () => {
+    const p = plan('nginx', [{ ring: [A, B] }, { ring: [A, B] }, { ring: [D, A], files: [B] }]);
+    expect(ringsAfter(p.plan, 'retire')).toEqual(Array(3).fill([K, A]));
+    expectSafe(p);
+  });
+
+  it('keeps the invariant when a node was rebuilt with no keys at all', () => {
+    const p = plan('nginx', [{ ring: [A, B] }, { ring: [A, B] }, { ring: [] }]);
+    expect(p.plan.kind).toBe('rotate');
+    expectSafe(p);
+    // The old key stays on the nodes that hold it: their earlier tickets still resume there.
+    const promote = ringsAfter(p.plan, 'promote');
+    expect(promote[0]).toEqual([K, A]);
+    expect(promote[2]![0]).toBe(K);
+    // The pool ends with one ring: only keys every node holds.
+    expect(ringsAfter(p.plan, 'retire')).toEqual([[K], [K], [K]]);
+  });
+
+  it('repairs a ring that names a missing key file', () => {
+    const p = plan('nginx', [{ ring: [A, B] }, { ring: [A, B], missing: [B] }, { ring: [A, B] }]);
+    expectSafe(p);
+    for (const ph of p.plan.phases) {
+      const s = ph.steps[1]!;
+      if (s.writeManaged) expect(ringIds(s.ring)).not.toContain(B);
+    }
+    expect(ringsAfter(p.plan, 'stage')[1]).toEqual([A, K]);
+  });
+
+  it('resumes a key staged on every node by an earlier run', () => {
+    const pending: PendingRotation = {
+      phase: 'staged',
+      keyId: K,
+      started: now.toISOString(),
+      ringBefore: [A, B],
+      promoteAfter: new Date(now.getTime() - 1000).toISOString(),
+    };
+    const p = plan('nginx', Array(3).fill({ ring: [A, B, K], pending }));
+    expect(p.plan.kind).toBe('resume');
+    expect(p.plan.generateKey).toBe(false);
+    expect(p.plan.keyId).toBe(K);
+    expect(phaseNames(p.plan)).toEqual(['promote', 'retire']);
+    expect(p.plan.phases[0]!.waitBeforeMs).toBe(0);
+    expect(ringsAfter(p.plan, 'retire')).toEqual(Array(3).fill([K, A]));
+    expectSafe(p);
+  });
+
+  it('resumes a promotion that stopped half-way', () => {
+    const staged: PendingRotation = {
+      phase: 'staged',
+      keyId: K,
+      started: now.toISOString(),
+      ringBefore: [A],
+      promoteAfter: undefined,
+    };
+    const promoted: PendingRotation = { ...staged, phase: 'promoted' };
+    const p = plan('nginx', [
+      { ring: [K, A], pending: promoted },
+      { ring: [A, K], pending: staged },
+      { ring: [A, K], pending: staged },
+    ]);
+    expect(p.plan.kind).toBe('resume');
+    expect(ringsAfter(p.plan, 'promote')).toEqual(Array(3).fill([K, A]));
+    expectSafe(p);
+  });
+
+  it('two-step mode: stage only, then promote once the overlap has passed', () => {
+    const stage = plan('nginx', [{ ring: [A] }, { ring: [A] }], { mode: 'stage' });
+    expect(phaseNames(stage.plan)).toEqual(['stage']);
+    expectSafe(stage);
+    const pending: PendingRotation = {
+      phase: 'staged',
+      keyId: K,
+      started: now.toISOString(),
+      ringBefore: [A],
+      promoteAfter: new Date(now.getTime() + 60_000).toISOString(),
+    };
+    const staged = [
+      { ring: [A, K], pending },
+      { ring: [A, K], pending },
+    ];
+    expect(phaseNames(plan('nginx', staged, { mode: 'stage' }).plan)).toEqual([]);
+    expect(() => plan('nginx', staged, { mode: 'promote' })).toThrow(
+      /may be promoted from .* \(in 60s\)/,
+    );
+    const later = plan('nginx', staged, { mode: 'promote', at: new Date(now.getTime() + 61_000) });
+    expect(phaseNames(later.plan)).toEqual(['promote', 'retire']);
+    expectSafe(later);
+    // A whole rotation that finds the stage waits out what is left of the overlap.
+    const full = plan('nginx', staged, { mode: 'full' });
+    expect(full.plan.phases[0]!.waitBeforeMs).toBe(60_000);
+    expect(() => plan('nginx', [{ ring: [A] }], { mode: 'promote' })).toThrow(/no staged key/);
+  });
+});
+
+describe('planRotation: haproxy', () => {
+  it('adopts the key lines, stages into the next slot, promotes, retires', () => {
+    const p = plan('haproxy', [{ ring: [A, B, C] }, { ring: [A, B, C] }]);
+    expect(phaseNames(p.plan)).toEqual(['stage', 'promote', 'retire']);
+    expect(p.plan.phases[0]!.steps.every((s) => s.adopt && s.writeKey && s.reload)).toBe(true);
+    // Lines A, B, C: B encrypts. Staged: previous A, current B, next K.
+    expect(p.plan.phases[0]!.steps[0]!.ring.staged?.keyId).toBe(K);
+    expect(p.plan.phases[0]!.steps[0]!.ring.encrypt.keyId).toBe(B);
+    expect(ringsAfter(p.plan, 'promote')[0]![0]).toBe(K);
+    expect(ringsAfter(p.plan, 'retire')[0]).toEqual([K, B]);
+    expectSafe(p);
+  });
+
+  it.each([0, 1, 2])('keeps the invariant with retain %i', (retain) => {
+    const p = plan('haproxy', [{ ring: [A, B, C] }, { ring: [A, B, C] }, { ring: [A, B, C] }], {
+      retain,
+    });
+    expectSafe(p);
+  });
+
+  it('keeps the invariant when one node holds other key lines (drift)', () => {
+    const p = plan('haproxy', [{ ring: [A, B, C] }, { ring: [A, B, C] }, { ring: [D, D, D] }]);
+    expectSafe(p);
+  });
+});
+
+describe('planRotation: apache', () => {
+  it('switches every node at once, keeping the old key file for a rollback', () => {
+    const p = plan('apache', [{ ring: [A] }, { ring: [A] }]);
+    expect(phaseNames(p.plan)).toEqual(['stage', 'switch', 'retire']);
+    expect(p.plan.phases[0]!.steps.every((s) => s.writeKey && !s.writeManaged && !s.reload)).toBe(
+      true,
+    );
+    expect(ringsAfter(p.plan, 'switch')).toEqual([[K], [K]]);
+    expect(p.plan.phases[2]!.steps[0]!.deleteFiles).toEqual([]);
+    expect(p.plan.warnings.join(' ')).toMatch(/no decrypt-only slot/);
+    expectSafe(p);
+  });
+});
