@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
 export interface LockHolder {
@@ -32,8 +33,11 @@ function safeUser(): string {
 }
 
 /**
- * Shell that takes the pool lock on a node: `<keyDir>/stekctl.lock`, created with O_EXCL
- * (noclobber), so two runs from anywhere never both get it. Prints LOCK|ok or LOCK|held|<base64>.
+ * Shell that takes the pool lock on a node: `<keyDir>/stekctl.lock`, put in place with a hard
+ * link of a fully written file (link(2) fails if the name exists), so two runs from anywhere never
+ * both get it, and a lock file is never seen half-written. Prints LOCK|ok, LOCK|held|<base64>, or
+ * LOCK|error|<base64 message> when the directory takes no file (read-only, full): that is no
+ * other run's lock, and must not be reported as one.
  */
 export function acquireLockScript(
   node: NodeSpec,
@@ -48,9 +52,16 @@ export function acquireLockScript(
       `[ "$(base64 -w0 < stekctl.lock 2>/dev/null)" = ${quoteShell(breakSeen)} ] && rm -f stekctl.lock`,
     );
   }
+  const text = `${JSON.stringify(holder)}\n`;
   lines.push(
-    `if ( set -C; umask 077; printf '%s\\n' ${quoteShell(JSON.stringify(holder))} > stekctl.lock ) 2>/dev/null; then echo "LOCK|ok"; ` +
-      `else echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; fi`,
+    't=.stekctl-lock.$$',
+    `err=$( { ( umask 077; printf %s ${quoteShell(text)} > "$t" ); } 2>&1 )`,
+    `if [ "$(wc -c 2>/dev/null < "$t")" != ${Buffer.byteLength(text)} ]; then rm -f "$t"; ` +
+      `echo "LOCK|error|$(printf 'cannot write the lock file in %s (read-only or full?): %s' "$PWD" "\${err:-short write}" | base64 -w0)"; exit 0; fi`,
+    'if ln "$t" stekctl.lock 2>/dev/null; then rm -f "$t"; echo "LOCK|ok"; exit 0; fi',
+    'rm -f "$t"',
+    `if [ -f stekctl.lock ]; then echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; ` +
+      `else echo "LOCK|error|$(printf 'cannot create the lock file in %s' "$PWD" | base64 -w0)"; fi`,
   );
   return lines.join('\n');
 }
@@ -62,6 +73,7 @@ export function releaseLockScript(node: NodeSpec, runId: string): string {
 export type LockResult =
   | { status: 'ok' }
   | { status: 'nodir' }
+  | { status: 'error'; message: string }
   | { status: 'held'; raw: string; holder: LockHolder | undefined };
 
 export function parseLockOutput(stdout: string): LockResult | undefined {
@@ -70,6 +82,14 @@ export function parseLockOutput(stdout: string): LockResult | undefined {
   const [, status, raw] = line.split('|');
   if (status === 'ok') return { status: 'ok' };
   if (status === 'nodir') return { status: 'nodir' };
+  if (status === 'error') {
+    const message = printable(
+      Buffer.from(raw ?? '', 'base64')
+        .toString('utf8')
+        .trim(),
+    );
+    return { status: 'error', message: message || 'cannot create the lock file' };
+  }
   const text = Buffer.from(raw ?? '', 'base64').toString('utf8');
   let holder: LockHolder | undefined;
   try {

@@ -26,7 +26,6 @@ import {
   unique,
 } from './plan-parts.js';
 
-
 export type RotationMode = 'full' | 'stage' | 'promote';
 
 export interface PlanInput {

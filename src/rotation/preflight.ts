@@ -83,6 +83,11 @@ export async function preflightPool(
               });
               return;
             }
+            if (lock.status === 'error') {
+              // A directory that takes no file (read-only, full) would fail every write later.
+              result.failures.push({ node: node.name, reason: lock.message });
+              return;
+            }
             result.lockedByUs.push(node);
             if (lock.broke) result.warnings.push(`${node.name}: broke a stale lock ${lock.broke}`);
           }
@@ -113,7 +118,10 @@ async function takeLock(
   lock: { holder: LockHolder; breakLock: boolean },
   now: Date,
 ): Promise<
-  { status: 'ok'; broke?: string } | { status: 'nodir' } | { status: 'held'; holder: string }
+  | { status: 'ok'; broke?: string }
+  | { status: 'nodir' }
+  | { status: 'error'; message: string }
+  | { status: 'held'; holder: string }
 > {
   const first = parseLockOutput(
     (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, undefined))}`)).stdout,
@@ -126,6 +134,7 @@ async function takeLock(
     (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, first.raw))}`)).stdout,
   );
   if (second?.status === 'ok') return { status: 'ok', broke: `(${why})` };
+  if (second?.status === 'error') return second;
   return {
     status: 'held',
     holder: describeHolder(second?.status === 'held' ? second.holder : undefined),

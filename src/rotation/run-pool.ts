@@ -134,6 +134,15 @@ export async function runPoolPlan(
       }
     }
     await checkRetired(plan, tickets, targets, result, opts);
+    if (opts.signal.aborted) {
+      // A signal is acted on before each phase (rolling back). One that arrives during the last
+      // phase finds nothing left to stop: after a verified promotion that is the retire, mere
+      // clean-up, which is quicker and safer to finish than to undo.
+      const last = plan.phases[plan.phases.length - 1]?.name ?? 'run';
+      result.notes.push(
+        `interrupted during the last phase (${last}): it was finished rather than rolled back`,
+      );
+    }
     result.outcome = plan.phases.some((p) => p.name === 'promote' || p.name === 'switch')
       ? 'rotated'
       : 'staged';

@@ -69,10 +69,13 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     'keyname() { head -c 16 | od -An -tx1 -v | tr -d " \\n"; }',
     `gen() { ( ${gen} ) 2>/dev/null; }`,
     'new=""',
+    // The saved files are hard links: one still naming the same file as the original means the
+    // original was never replaced, and mv refuses to move a file onto itself.
+    'back() { if [ "$1" -ef "$2" ]; then rm -f "$1"; else mv -f "$1" "$2"; fi; }',
     'restore() {',
-    '  if [ -f .stekctl-prev ]; then mv -f .stekctl-prev "$m"; elif [ -f .stekctl-none ]; then : > "$m"; fi',
+    '  if [ -f .stekctl-prev ]; then back .stekctl-prev "$m"; elif [ -f .stekctl-none ]; then : > "$m"; fi',
     '  rm -f .stekctl-none',
-    '  if [ -f .stekctl-prev-manifest ]; then mv -f .stekctl-prev-manifest stekctl.json; fi',
+    '  if [ -f .stekctl-prev-manifest ]; then back .stekctl-prev-manifest stekctl.json; fi',
     '  for f in $new; do rm -f -- "$f"; done',
     '  rm -f .stekctl-next .stekctl-manifest .stekctl-new-* .stekctl-adopt',
     '}',
@@ -111,9 +114,13 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'fi',
     );
   }
+  // Saved as hard links, which take no space: a copy cut short on a full disk would otherwise
+  // be "restored" over the intact original. Every write below replaces names, never contents.
+  const save = (file: string, as: string): string =>
+    `ln -f ${file} ${as} 2>/dev/null || cp -p ${file} ${as} || { rm -f ${as}; fail write "cannot save ${file} in $d"; }`;
   if (spec.managed) {
     L.push(
-      'if [ -f "$m" ]; then cp -p "$m" .stekctl-prev || fail write "cannot save $m"; else : > .stekctl-none; fi',
+      `if [ -f "$m" ]; then ${save('"$m"', '.stekctl-prev')}; else : > .stekctl-none || fail write "cannot write in $d"; fi`,
     );
     if (spec.managed.kind === 'text') {
       L.push(
@@ -131,7 +138,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
   }
   if (spec.manifest !== undefined) {
     L.push(
-      'if [ -f stekctl.json ]; then cp -p stekctl.json .stekctl-prev-manifest; fi',
+      `if [ -f stekctl.json ]; then ${save('stekctl.json', '.stekctl-prev-manifest')}; fi`,
       `printf %s ${quoteShell(spec.manifest)} > .stekctl-manifest && mv -f .stekctl-manifest stekctl.json || fail write "cannot write stekctl.json in $d"`,
     );
   }

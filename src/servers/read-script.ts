@@ -52,8 +52,12 @@ export function buildReadScript(
       'fi',
     );
   }
+  // The include is read from the server's own config dump (nginx -T, apache2 DUMP_INCLUDES),
+  // which fails whenever the config test does, e.g. while a key file the ring names is gone:
+  // "not included" is only said when the config test passes; otherwise the include is unknown.
   lines.push(
-    `if ( ${adapter.includeCheck(node)} ) >/dev/null 2>&1; then echo "I|yes"; else echo "I|no"; fi`,
+    `if ( ${adapter.includeCheck(node)} ) >/dev/null 2>&1; then echo "I|yes"; ` +
+      `elif ( ${node.check} ) >/dev/null 2>&1; then echo "I|no"; fi`,
     `( ${adapter.foreignKeysScript(node)} ) 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
     `echo "T|$( ( ${adapter.lifetimeScript(node)} ) 2>/dev/null | head -n 1 | tr -cd 'A-Za-z0-9')"`,
   );
