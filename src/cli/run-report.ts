@@ -30,7 +30,7 @@ export async function runWithSignals(
   const onSignal = (sig: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       process.stderr.write(
-        `\n${sig}: stopping at the next safe point and rolling back; wait for it\n`,
+        `\n${sig}: stopping at the next safe point and rolling back (a run already retiring old keys finishes instead); wait for it\n`,
       );
       controller.abort();
     } else {
