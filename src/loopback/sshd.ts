@@ -40,6 +40,10 @@ LogLevel ERROR
 # Rotations open many sessions at once; the default would drop some of them.
 MaxStartups 200
 MaxSessions 100
+# Debian's bash reads ~/.bashrc for every command sshd runs; a developer's or CI machine's
+# root .bashrc (pyenv, prompts) is no part of a server node and would cost every command
+# its time. With SHLVL=1 inherited, bash counts itself nested and skips the file.
+SetEnv SHLVL=1
 `;
 }
 
