@@ -247,10 +247,18 @@ export async function confirmKeyEverywhere(
       error: undefined as ProbeFailure | undefined,
     })),
   );
-  const deadline = createDeadline(deadlineMs, opts.signal);
+  // The clock starts once every node was asked `confirmations` times: a large pool takes longer
+  // than the deadline just to ask each node (N x versions handshakes, `concurrency` at a time),
+  // and cutting that short would blame nodes that were never asked. Those first rounds are
+  // bounded by each probe's own timeout.
+  const asking = createDeadline(2 ** 31 - 1, opts.signal);
+  let deadline = asking;
+  let rounds = 0;
   try {
     let pending = states;
     while (pending.length > 0 && !deadline.signal.aborted) {
+      if (rounds === needed) deadline = createDeadline(deadlineMs, opts.signal);
+      rounds += 1;
       const round = pending;
       const outcomes = await runBounded(
         round.map((s) => (signal) => prober.takeTicket(s.target, s.version, { signal })),
@@ -269,6 +277,7 @@ export async function confirmKeyEverywhere(
       if (pending.length > 0) await pause(opts.intervalMs ?? 250, deadline.signal);
     }
   } finally {
+    asking.dispose();
     deadline.dispose();
   }
   const nodes = states.map((s) => {

@@ -104,6 +104,23 @@ async function readCa(target: ProbeTarget, version: TlsVersion): Promise<string 
 }
 
 /**
+ * Client contexts by version and CA. Without one, every connection builds its own (about a
+ * millisecond of CPU, the largest cost of a probe); a rotation of a large pool makes thousands.
+ * A client context holds no session: each probe still offers only the session it is given.
+ */
+const contexts = new Map<string, tls.SecureContext>();
+
+function contextFor(version: TlsVersion, ca: string | undefined): tls.SecureContext {
+  const key = `${version}\n${ca ?? ''}`;
+  let context = contexts.get(key);
+  if (!context) {
+    context = tls.createSecureContext({ minVersion: version, maxVersion: version, ca });
+    contexts.set(key, context);
+  }
+  return context;
+}
+
+/**
  * One TLS connection at exactly `version`: handshake, a minimal HTTP/1.1 request (some servers,
  * HAProxy among them, send TLS 1.3 tickets only after application data), then wait for tickets
  * until the server closes, the tickets have settled, or the connection's timeout passes. Never
@@ -134,11 +151,9 @@ export async function runHandshake(
       host: target.host,
       port: target.port,
       servername: sni,
-      minVersion: version,
-      maxVersion: version,
+      secureContext: contextFor(version, ca),
       session: options.session,
       rejectUnauthorized: ca !== undefined,
-      ca,
       checkServerIdentity: (_host, cert) =>
         ca === undefined ? undefined : tls.checkServerIdentity(verifyName, cert),
     });

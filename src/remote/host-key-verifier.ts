@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OperationError, type StekError } from '../errors.js';
 import { ConnectError, HostKeyError, formatHostPort } from './errors.js';
@@ -29,10 +29,34 @@ export interface VerifierOptions {
   acceptNew: boolean;
 }
 
-/** The known_hosts text, or '' when the file does not exist (every key is then unknown). */
+/** The last read per file, reused while the file's size and mtime stay the same. */
+const knownHostsTexts = new Map<string, { mtimeMs: number; size: number; text: Promise<string> }>();
+
+/**
+ * The known_hosts text, or '' when the file does not exist (every key is then unknown). Every
+ * connection reads it and its verifier keeps it for re-keys: an unchanged file is handed out as
+ * the same string, also to connections that start together, so that a fleet of thousands holds
+ * one copy, not one per connection.
+ */
 export async function readKnownHosts(node: string, file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    const before = await stat(file);
+    const cached = knownHostsTexts.get(file);
+    if (cached && cached.mtimeMs === before.mtimeMs && cached.size === before.size) {
+      return await cached.text;
+    }
+    const text = readFile(file, 'utf8');
+    const entry = { mtimeMs: before.mtimeMs, size: before.size, text };
+    knownHostsTexts.set(file, entry);
+    const read = await text.catch((err: unknown) => {
+      if (knownHostsTexts.get(file) === entry) knownHostsTexts.delete(file);
+      throw err;
+    });
+    // Changed while being read: do not keep it.
+    if (Buffer.byteLength(read) !== before.size && knownHostsTexts.get(file) === entry) {
+      knownHostsTexts.delete(file);
+    }
+    return read;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new ConnectError(node, `cannot read known_hosts file ${file}: ${describeFsError(err)}`);

@@ -48,6 +48,48 @@ export function parseKnownHosts(text: string): KnownHostsEntry[] {
   return entries;
 }
 
+/**
+ * The entries that may name `name`, in file order: those listing it literally, and every hashed
+ * or wildcard entry (callers still match each one). A fleet's known_hosts lists thousands of
+ * hosts and every connection looks one up, so the file is indexed once per text, not scanned
+ * per connection.
+ */
+function entriesFor(text: string, name: string): KnownHostsEntry[] {
+  if (text !== indexed.text) indexed = { text, index: indexEntries(parseKnownHosts(text)) };
+  const { literal, patterned } = indexed.index;
+  const named = literal.get(name.toLowerCase()) ?? [];
+  if (patterned.length === 0) return named;
+  return [...named, ...patterned].sort((a, b) => a.line - b.line);
+}
+
+interface KnownHostsIndex {
+  /** Entries whose host field is a plain list of names, by lower-cased name. */
+  literal: Map<string, KnownHostsEntry[]>;
+  /** Hashed entries and those with `*`, `?` or `!` patterns. */
+  patterned: KnownHostsEntry[];
+}
+
+let indexed: { text: string | undefined; index: KnownHostsIndex } = {
+  text: undefined,
+  index: { literal: new Map(), patterned: [] },
+};
+
+function indexEntries(entries: KnownHostsEntry[]): KnownHostsIndex {
+  const index: KnownHostsIndex = { literal: new Map(), patterned: [] };
+  for (const entry of entries) {
+    if (entry.hosts.startsWith('|') || /[*?!]/.test(entry.hosts)) {
+      index.patterned.push(entry);
+      continue;
+    }
+    for (const host of new Set(entry.hosts.toLowerCase().split(','))) {
+      const list = index.literal.get(host);
+      if (list) list.push(entry);
+      else index.literal.set(host, [entry]);
+    }
+  }
+  return index;
+}
+
 function parseLine(text: string, line: number): KnownHostsEntry | undefined {
   const fields = text.trim().split(/[ \t]+/);
   if (fields[0] === undefined || fields[0] === '' || fields[0].startsWith('#')) return undefined;
@@ -91,7 +133,7 @@ export function checkHostKey(
   let matchLine: number | undefined;
   let revokedLine: number | undefined;
   const others: KnownHostsEntry[] = [];
-  for (const entry of parseKnownHosts(knownHostsText)) {
+  for (const entry of entriesFor(knownHostsText, name)) {
     if (entry.marker === 'cert-authority') continue;
     if (matchHostField(entry.hosts, name) !== true) continue;
     const same = entry.keyType === keyType && entry.keyBlob.equals(keyBlob);
@@ -119,7 +161,7 @@ export function checkHostKey(
 export function knownKeyTypes(knownHostsText: string, host: string, port: number): string[] {
   const name = knownHostsName(host, port);
   const types = new Set<string>();
-  for (const entry of parseKnownHosts(knownHostsText)) {
+  for (const entry of entriesFor(knownHostsText, name)) {
     if (entry.marker === undefined && matchHostField(entry.hosts, name) === true) {
       types.add(entry.keyType);
     }

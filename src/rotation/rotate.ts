@@ -216,7 +216,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   } finally {
     for (const k of keys) zeroKey(k);
     await Promise.all([...probers.values()].map((p) => p.close()));
-    await releaseLocks(pre, sessions, runId);
+    await releaseLocks(pre, sessions, runId, req.concurrency);
     await closeSessions(sessions);
     report.finishedAt = new Date().toISOString();
   }
@@ -255,15 +255,21 @@ async function releaseLocks(
   pre: PreflightResult[],
   sessions: SessionMap,
   runId: string,
+  concurrency: number,
 ): Promise<void> {
+  // Bounded by --concurrency like every other round of commands: the operator's limit holds for
+  // the whole run, clean-up included.
+  const limit = pLimit(Math.max(1, concurrency));
   await Promise.allSettled(
     pre.flatMap((p) =>
-      p.lockedByUs.map(async (node) => {
-        const session = sessions.get(node);
-        await session?.exec(`sh -c ${quoteShell(releaseLockScript(node, runId))}`, {
-          timeoutMs: 15_000,
-        });
-      }),
+      p.lockedByUs.map((node) =>
+        limit(async () => {
+          const session = sessions.get(node);
+          await session?.exec(`sh -c ${quoteShell(releaseLockScript(node, runId))}`, {
+            timeoutMs: 15_000,
+          });
+        }),
+      ),
     ),
   );
 }
