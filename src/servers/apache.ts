@@ -46,8 +46,8 @@ export const apacheAdapter: ServerAdapter = {
   generationScript(node) {
     // A graceful restart keeps the parent and replaces its children.
     return (
-      `pf=$(apache2ctl -f ${quoteShell(node.config)} -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^PidFile: "\\(.*\\)"$/\\1/p'); ` +
-      `mp=$(cat "$pf") && ps -o pid= --ppid "$mp" | sort -n | tr -d ' ' | tr '\\n' ,`
+      `[ -n "\${stek_pf:-}" ] || stek_pf=$(apache2ctl -f ${quoteShell(node.config)} -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^PidFile: "\\(.*\\)"$/\\1/p'); ` +
+      `stek_mp=$(cat "$stek_pf") && ps -o pid= --ppid "$stek_mp" | sort -n | tr -d ' ' | tr '\\n' ,`
     );
   },
   lifetimeScript(node) {

@@ -67,7 +67,9 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     `m=${quoteShell(managed)}`,
     'say() { printf "%s|%s\\n" "$1" "$(printf %s "$2" | tail -c 3000 | base64 -w0)"; }',
     'keyname() { head -c 16 | od -An -tx1 -v | tr -d " \\n"; }',
-    `gen() { ( ${gen} ) 2>/dev/null; }`,
+    // Not in a subshell: the snippet keeps what it found once (the pid file) in stek_ variables,
+    // so that the wait loop does not run a config dump every tenth of a second.
+    `gen() { { ${gen}; } 2>/dev/null; }`,
     'new=""',
     // The saved files are hard links: one still naming the same file as the original means the
     // original was never replaced, and mv refuses to move a file onto itself.

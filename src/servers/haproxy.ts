@@ -77,8 +77,8 @@ export const haproxyAdapter: ServerAdapter = {
     const pidFromReload = /(?:^|\s)-p\s+(\S+)/.exec(node.reload)?.[1];
     const fallback = quoteShell(pidFromReload ?? '/run/haproxy.pid');
     return (
-      `pf=$(awk '$1=="pidfile"{print $2; exit}' ${quoteShell(node.config)}); [ -n "$pf" ] || pf=${fallback}; ` +
-      `for p in $(cat "$pf"); do echo "$p"; ps -o pid= --ppid "$p"; done | sort -n | tr -d ' ' | tr '\\n' ,`
+      `[ -n "\${stek_pf:-}" ] || stek_pf=$(awk '$1=="pidfile"{print $2; exit}' ${quoteShell(node.config)}); [ -n "$stek_pf" ] || stek_pf=${fallback}; ` +
+      `for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ps -o pid= --ppid "$stek_p"; done | sort -n | tr -d ' ' | tr '\\n' ,`
     );
   },
   lifetimeScript() {

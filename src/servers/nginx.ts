@@ -48,8 +48,8 @@ export const nginxAdapter: ServerAdapter = {
   generationScript(node) {
     // The master keeps its pid across reloads; its workers are replaced when a config is taken.
     return (
-      `pf=$(nginx -T -c ${quoteShell(node.config)} 2>/dev/null | awk '$1=="pid"{p=$2; sub(/;$/,"",p); print p; exit}'); ` +
-      `[ -n "$pf" ] || pf=/run/nginx.pid; mp=$(cat "$pf") && ps -o pid= --ppid "$mp" | sort -n | tr -d ' ' | tr '\\n' ,`
+      `[ -n "\${stek_pf:-}" ] || stek_pf=$(nginx -T -c ${quoteShell(node.config)} 2>/dev/null | awk '$1=="pid"{p=$2; sub(/;$/,"",p); print p; exit}'); ` +
+      `[ -n "$stek_pf" ] || stek_pf=/run/nginx.pid; stek_mp=$(cat "$stek_pf") && ps -o pid= --ppid "$stek_mp" | sort -n | tr -d ' ' | tr '\\n' ,`
     );
   },
   lifetimeScript(node) {
