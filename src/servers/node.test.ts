@@ -15,38 +15,13 @@ import { adapterFor } from './index.js';
 import { interpretState } from './node-state.js';
 import { parseReadOutput } from './parse-state.js';
 import { buildReadScript } from './read-script.js';
+import { localNodeSpec } from './node-spec.fixture.js';
 
 let dir: string;
 const adapter = adapterFor('node');
 
 function nodeFor(keyDir: string, check = 'true'): NodeSpec {
-  return {
-    name: 'n1',
-    host: '127.0.0.1',
-    keyDir,
-    config: keyDir,
-    check,
-    reload: 'true',
-    line: 1,
-    ssh: {
-      user: 'root',
-      port: 22,
-      identityFile: undefined,
-      knownHosts: '/dev/null',
-      sudo: false,
-      connectTimeoutMs: 1000,
-    },
-    probe: {
-      host: '127.0.0.1',
-      port: 443,
-      servername: undefined,
-      versions: ['TLSv1.2', 'TLSv1.3'],
-      matrixMax: 8,
-      ca: undefined,
-      timeoutMs: 1000,
-      via: 'direct',
-    },
-  };
+  return localNodeSpec(keyDir, { config: keyDir, check });
 }
 
 function sh(
