@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -112,4 +112,29 @@ export function defaultStateDir(): string {
   if (process.getuid?.() === 0) return '/var/lib/stekctl';
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
   return join(base, 'stekctl');
+}
+
+/** The options of every verb that contacts the fleet. */
+export function withFleetOptions(command: Command): Command {
+  return command
+    .addOption(inventoryOption())
+    .addOption(poolOption())
+    .addOption(concurrencyOption())
+    .addOption(acceptNewOption())
+    .addOption(sshConfigOption());
+}
+
+/** The options of the verbs that change the fleet: rotate and rollback. */
+export function withChangeOptions(command: Command): Command {
+  return command
+    .option('--dry-run', 'preflight every node and print the plan; write and reload nothing')
+    .option('-y, --yes', 'do not ask before changing anything')
+    .option('-q, --quiet', 'no progress output')
+    .option(
+      '--break-lock',
+      "break another run's lock on the pool (only when you know that run is gone)",
+    )
+    .addOption(stateDirOption())
+    .addOption(auditLogOption())
+    .addOption(metricsFileOption());
 }

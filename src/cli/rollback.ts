@@ -1,17 +1,6 @@
 import type { Command } from 'commander';
 import { rotate } from '../rotation/rotate.js';
-import {
-  acceptNewOption,
-  sshConfigOption,
-  auditLogOption,
-  metricsFileOption,
-  stateDirOption,
-  concurrencyOption,
-  inventoryOption,
-  loadPools,
-  poolOption,
-  type FleetOptions,
-} from './options.js';
+import { loadPools, withChangeOptions, withFleetOptions, type FleetOptions } from './options.js';
 import { confirmPlans, printReport, recordEvidence, runWithSignals } from './run-report.js';
 
 interface RollbackOptions extends FleetOptions {
@@ -21,24 +10,14 @@ interface RollbackOptions extends FleetOptions {
 }
 
 export function registerRollback(program: Command, run: (fn: () => Promise<number>) => void): void {
-  program
-    .command('rollback')
-    .description(
-      'return each pool to its ring before the last rotation, while the previous key is still retained',
-    )
-    .addOption(inventoryOption())
-    .addOption(poolOption())
-    .option('--dry-run', 'preflight every node and print the plan; write and reload nothing')
-    .option('-y, --yes', 'do not ask before changing anything')
-    .option('--json', 'print one JSON document at the end')
-    .option('-q, --quiet', 'no progress output')
-    .option('--break-lock', "break another run's lock on the pool")
-    .addOption(concurrencyOption())
-    .addOption(acceptNewOption())
-    .addOption(sshConfigOption())
-    .addOption(stateDirOption())
-    .addOption(auditLogOption())
-    .addOption(metricsFileOption())
+  const command = withFleetOptions(
+    program
+      .command('rollback')
+      .description(
+        'return each pool to its ring before the last rotation, while the previous key is still retained',
+      ),
+  ).option('--json', 'print one JSON document at the end');
+  withChangeOptions(command)
     .addHelpText(
       'after',
       `

@@ -4,18 +4,7 @@ import { UsageError } from '../errors.js';
 import { parseDuration } from '../inventory/duration.js';
 import { rotate } from '../rotation/rotate.js';
 import type { RotationMode } from '../rotation/plan-rotation.js';
-import {
-  acceptNewOption,
-  sshConfigOption,
-  auditLogOption,
-  metricsFileOption,
-  stateDirOption,
-  concurrencyOption,
-  inventoryOption,
-  loadPools,
-  poolOption,
-  type FleetOptions,
-} from './options.js';
+import { loadPools, withChangeOptions, withFleetOptions, type FleetOptions } from './options.js';
 import { confirmPlans, printReport, recordEvidence, runWithSignals } from './run-report.js';
 
 interface RotateOptions extends FleetOptions {
@@ -28,41 +17,29 @@ interface RotateOptions extends FleetOptions {
 }
 
 export function registerRotate(program: Command, run: (fn: () => Promise<number>) => void): void {
-  program
-    .command('rotate')
-    .description(
-      'rotate the ticket key of each pool: stage, overlap, promote, verify, retire; roll back on any failure',
-    )
-    .addOption(inventoryOption())
-    .addOption(poolOption())
+  const command = withFleetOptions(
+    program
+      .command('rotate')
+      .description(
+        'rotate the ticket key of each pool: stage, overlap, promote, verify, retire; roll back on any failure',
+      ),
+  )
     .addOption(
       new Option(
         '--overlap <duration>',
         "wait between staging and promoting (e.g. 90s, 10m, 2h; 0 allowed); overrides the pools' setting",
       ).argParser((v) => parseDuration(v)),
     )
-    .option('--dry-run', 'preflight every node and print the plan; write and reload nothing')
     .option('--stage', 'two-step mode, first step: stage the new key everywhere and stop')
     .option(
       '--promote',
       'two-step mode, second step: promote the staged key once the overlap has passed',
     )
-    .option('-y, --yes', 'do not ask before changing anything')
     .option(
       '--json',
       'print one JSON document at the end (progress still goes to stderr unless --quiet)',
-    )
-    .option('-q, --quiet', 'no progress output')
-    .option(
-      '--break-lock',
-      "break another run's lock on the pool (only when you know that run is gone)",
-    )
-    .addOption(concurrencyOption())
-    .addOption(acceptNewOption())
-    .addOption(sshConfigOption())
-    .addOption(stateDirOption())
-    .addOption(auditLogOption())
-    .addOption(metricsFileOption())
+    );
+  withChangeOptions(command)
     .addHelpText(
       'after',
       `

@@ -2,30 +2,19 @@ import type { Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { inspectPools, type SessionMap } from '../fleet/inspect-pools.js';
-import {
-  acceptNewOption,
-  sshConfigOption,
-  concurrencyOption,
-  inventoryOption,
-  loadPools,
-  poolOption,
-  type FleetOptions,
-} from './options.js';
+import { loadPools, withFleetOptions, type FleetOptions } from './options.js';
 import { renderStatus, statusDocument } from './render-status.js';
 import { createTerminal } from './terminal.js';
 
 export function registerStatus(program: Command, run: (fn: () => Promise<number>) => void): void {
-  program
-    .command('status')
-    .description(
-      'show, read-only, the ticket-key ring of every node of every pool, and whether each pool shares one ring',
-    )
-    .addOption(inventoryOption())
-    .addOption(poolOption())
-    .option('--json', 'print one JSON document')
-    .addOption(concurrencyOption())
-    .addOption(acceptNewOption())
-    .addOption(sshConfigOption())
+  const command = withFleetOptions(
+    program
+      .command('status')
+      .description(
+        'show, read-only, the ticket-key ring of every node of every pool, and whether each pool shares one ring',
+      ),
+  ).option('--json', 'print one JSON document');
+  command
     .addHelpText(
       'after',
       '\nExit status: 0 every node reachable and every pool consistent; 1 otherwise (the nodes at fault are named); 2 usage or inventory error.',

@@ -4,16 +4,7 @@ import type { SessionMap } from '../fleet/inspect-pools.js';
 import { verifyPools } from '../fleet/verify-pools.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { verifySamples, writeMetricsFile } from '../report/metrics.js';
-import {
-  acceptNewOption,
-  metricsFileOption,
-  sshConfigOption,
-  concurrencyOption,
-  inventoryOption,
-  loadPools,
-  poolOption,
-  type FleetOptions,
-} from './options.js';
+import { loadPools, metricsFileOption, withFleetOptions, type FleetOptions } from './options.js';
 import { renderVerification, verifyDocument } from './render-verify.js';
 import { createTerminal } from './terminal.js';
 
@@ -22,22 +13,20 @@ interface VerifyOptions extends FleetOptions {
 }
 
 export function registerVerify(program: Command, run: (fn: () => Promise<number>) => void): void {
-  program
-    .command('verify')
-    .description(
-      "prove with real TLS handshakes that every node resumes its peers' tickets, in each TLS version, under one key",
-    )
-    .addOption(inventoryOption())
-    .addOption(poolOption())
+  const command = withFleetOptions(
+    program
+      .command('verify')
+      .description(
+        "prove with real TLS handshakes that every node resumes its peers' tickets, in each TLS version, under one key",
+      ),
+  )
     .option('--json', 'print one JSON document with every probe result')
     .option(
       '--no-ring',
       'probe only; do not read the rings over SSH (less diagnosis, no SSH needed)',
     )
-    .addOption(concurrencyOption())
-    .addOption(acceptNewOption())
-    .addOption(sshConfigOption())
-    .addOption(metricsFileOption())
+    .addOption(metricsFileOption());
+  command
     .addHelpText(
       'after',
       "\nExit status: 0 when in every pool every node issues tickets under the same key and resumes its peers' tickets in each probed TLS version; 1 otherwise, naming the nodes and the reason; 2 usage or inventory error.",
