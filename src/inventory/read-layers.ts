@@ -72,6 +72,7 @@ const nestedFields: Record<'ssh' | 'probe', Record<string, Check>> = {
     knownHosts: checkLocalPath,
     sudo: checkBoolean,
     connectTimeout: (v) => checkDuration(v, true),
+    reconnectAfter: (v) => checkDuration(v, true),
   },
   probe: {
     host: checkHost,

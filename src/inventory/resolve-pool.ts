@@ -33,6 +33,7 @@ export interface PoolRead {
 const defaultOverlapMs = 60_000;
 const defaultRetain = 1;
 const defaultConnectTimeoutMs = 10_000;
+const defaultReconnectAfterMs = 5 * 60_000;
 const defaultProbeTimeoutMs = 5_000;
 const defaultMatrixMax = 8;
 const defaultVersions: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
@@ -139,6 +140,7 @@ function resolveSsh(layers: Layer[], defaultUser: () => string): SshSettings {
     knownHosts: value(layers, 'ssh.knownHosts', join(homedir(), '.ssh', 'known_hosts')),
     sudo: value(layers, 'ssh.sudo', false),
     connectTimeoutMs: value(layers, 'ssh.connectTimeout', defaultConnectTimeoutMs),
+    reconnectAfterMs: value(layers, 'ssh.reconnectAfter', defaultReconnectAfterMs),
     explicit: configurableSsh.filter((field) => pick(layers, `ssh.${field}`) !== undefined),
   };
 }

@@ -19,6 +19,8 @@ export interface SshSettings {
   sudo: boolean;
   /** Connect timeout in milliseconds. */
   connectTimeoutMs: number;
+  /** Overlaps at least this long close the connection while waiting and log in again after. */
+  reconnectAfterMs: number;
   /**
    * The fields the inventory set (on the node, its pool or under defaults); the others hold
    * defaults, which the ssh client config overrides. Undefined: every field counts as set.

@@ -18,6 +18,7 @@ function nodeSpec(name: string, via: 'direct' | 'ssh'): NodeSpec {
       knownHosts: '/dev/null',
       sudo: false,
       connectTimeoutMs: 1000,
+      reconnectAfterMs: 300_000,
     },
     keyDir: '/k',
     reload: 'true',

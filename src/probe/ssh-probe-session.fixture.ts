@@ -9,6 +9,7 @@ export function localSession(
 ): RemoteSession {
   return {
     node,
+    open: true,
     exec(command, opts = {}) {
       return new Promise<ExecResult>((resolve, reject) => {
         const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });

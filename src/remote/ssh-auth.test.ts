@@ -25,6 +25,7 @@ function node(identityFile: string | undefined): NodeSpec {
       knownHosts: '/dev/null',
       sudo: false,
       connectTimeoutMs: 1000,
+      reconnectAfterMs: 300_000,
     },
   } as NodeSpec;
 }

@@ -30,6 +30,8 @@ export interface RemoteSession {
     opts?: { stdin?: string | Buffer; timeoutMs?: number },
   ): Promise<ExecResult>;
   close(): Promise<void>;
+  /** False once the connection ended, dropped or was closed: no command can run on it any more. */
+  readonly open: boolean;
 }
 
 /** How long close() waits for a polite disconnect before dropping the socket. */
@@ -89,6 +91,10 @@ class SshSession implements RemoteSession {
       // Jump hosts only carried this connection: the nearest first, as their channels nest.
       for (const hop of [...this.#hops].reverse()) hop.end();
     });
+  }
+
+  get open(): boolean {
+    return !this.#ended && !this.#closing;
   }
 
   exec(

@@ -20,6 +20,7 @@ function recordingSession(): RemoteSession & { commands: string[]; stdins: Buffe
   const stdins: Buffer[] = [];
   return {
     node: 'n1',
+    open: true,
     commands,
     stdins,
     exec(command: string, opts?: { stdin?: string | Buffer }): Promise<ExecResult> {

@@ -18,6 +18,7 @@ import type { PreflightResult } from './preflight.js';
 import { rollbackPool } from './rollback-pool.js';
 import type { PoolRunOptions, PoolRunResult } from './run-types.js';
 import type { PlanPhase, RotationPlan } from './types.js';
+import { hangUp, reconnectForPhase, shouldHangUp } from './reconnect.js';
 import { waitOverlap } from './wait.js';
 
 /** How long every node may take to issue tickets under the expected key after a reload. */
@@ -58,9 +59,12 @@ export async function runPoolPlan(
   try {
     for (const phase of plan.phases) {
       if (phase.waitBeforeMs > 0) {
+        if (shouldHangUp(pool.nodes, phase.waitBeforeMs)) await hangUp(pool.nodes, opts.sessions);
         const waited = await waitOverlap(pool.name, phase.waitBeforeMs, opts.signal, opts.emit);
         if (!waited) return await fail('interrupted during the overlap');
       }
+      const unreachable = await reconnectForPhase(phase, result, opts);
+      if (unreachable) return await fail(unreachable);
       if (opts.signal.aborted) return await fail(`interrupted before ${phase.name}`);
       if (phase.ticketsBefore)
         tickets = await takeTickets(targets, versions, {

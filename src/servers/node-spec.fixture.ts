@@ -17,6 +17,7 @@ export function localNodeSpec(keyDir: string, overrides: Partial<NodeSpec> = {})
       knownHosts: '/dev/null',
       sudo: false,
       connectTimeoutMs: 1000,
+      reconnectAfterMs: 300_000,
     },
     probe: {
       host: '127.0.0.1',

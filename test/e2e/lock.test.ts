@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
 import { assertInvariant, listKeyDirs } from './invariant.js';
 
@@ -11,11 +12,7 @@ let inventory: string;
 let nodes: FleetNode[];
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
-  inventory = await fleet.writeInventory();
-  const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-  expect(boot.code, boot.stderr).toBe(0);
+  ({ fleet, nodes, inventory } = await startWebPool());
 });
 afterAll(async () => {
   await fleet?.stop();

@@ -143,6 +143,7 @@ function node(port: number, ssh: Partial<SshSettings> = {}): NodeSpec {
       knownHosts: join(dir, 'known_hosts'),
       sudo: false,
       connectTimeoutMs: 5_000,
+      reconnectAfterMs: 300_000,
       ...ssh,
     },
     keyDir: dir,

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
-import { runCli, type CliResult } from './cli.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
+import { startCli, waitForOutput, waitForTransactions } from './invariant-extra.js';
+import { runCli } from './cli.js';
 import {
   assertInvariant,
   assertRingsAsBefore,
@@ -16,56 +15,12 @@ let fleet: Fleet;
 let inventory: string;
 let nodes: FleetNode[];
 
-const bin = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
-  inventory = await fleet.writeInventory();
-  const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-  expect(boot.code, boot.stderr).toBe(0);
+  ({ fleet, nodes, inventory } = await startWebPool());
 });
 afterAll(async () => {
   await fleet?.stop();
 });
-
-interface RunningCli {
-  pid: number;
-  output: () => string;
-  exited: Promise<CliResult>;
-  kill: (signal: NodeJS.Signals) => void;
-}
-
-/** Starts the built CLI and keeps its output readable while it runs. */
-function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<CliResult>((resolve) =>
-    child.on('close', (code, signal) =>
-      resolve({ code: code ?? (signal ? -1 : 0), stdout, stderr }),
-    ),
-  );
-  return {
-    pid: child.pid as number,
-    output: () => stdout + stderr,
-    exited,
-    kill: (signal) => child.kill(signal),
-  };
-}
-
-async function waitForOutput(run: RunningCli, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pattern.test(run.output())) {
-    if (Date.now() > end) throw new Error(`no ${pattern} in:\n${run.output()}`);
-    await sleep(20);
-  }
-}
 
 async function filesOf(node: FleetNode): Promise<string[]> {
   return readdir(node.keyDir);
@@ -134,7 +89,7 @@ describe('a rotation interrupted', () => {
     await waitForOutput(run, /promote on 3 node/);
     run.kill('SIGKILL');
     await run.exited;
-    await sleep(500);
+    await waitForTransactions(fleet, 'web');
     await assertInvariant(fleet, 'web');
     const next = runCli(['rotate', '-i', inventory, '--yes']);
     const watched = await watchInvariant(fleet, 'web', next);

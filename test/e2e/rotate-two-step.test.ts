@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { offerTicket, takeTicket, type TicketSample } from '../../src/probe/index.js';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
 import {
   assertInvariant,
@@ -18,11 +19,7 @@ let inventory: string;
 let nodes: FleetNode[];
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
-  inventory = await fleet.writeInventory();
-  const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-  expect(boot.code, boot.stderr).toBe(0);
+  ({ fleet, nodes, inventory } = await startWebPool());
 });
 afterAll(async () => {
   await fleet?.stop();
