@@ -155,6 +155,9 @@ function applyCommand(
         node.liveRing = ringFromConf(node);
         stdout += `RELOAD|${Date.now()}\n`;
       }
+      // The retire transaction releases the pool lock as its last step.
+      if (script.includes('UNLOCK|ok'))
+        stdout += unlockCommand(node, script, times).run(stdin).stdout;
       stdout += `OK|${b64(`generation:${reload ? 'yes' : 'none'}`)}\n`;
       return { stdout, code: 0 };
     },
@@ -209,10 +212,16 @@ export function planCommand(
 ): CommandPlan {
   if (script?.includes('echo "BEGIN|1"')) {
     const runCheck = script.includes('echo "X|');
+    // The preflight takes the lock and reads in one command: the read runs once the lock is held.
+    const lock = script.includes('LOCK|ok') ? lockCommand(node, script, times) : undefined;
     return {
       kind: 'read',
       serviceMs: times.execMs + (runCheck ? times.checkMs : 0),
-      run: () => ({ stdout: readOutput(node, runCheck), code: 0 }),
+      run: (stdin) => {
+        const locked = lock?.run(stdin).stdout ?? '';
+        if (lock && locked !== 'LOCK|ok\n') return { stdout: locked, code: 0 };
+        return { stdout: locked + readOutput(node, runCheck), code: 0 };
+      },
     };
   }
   if (script?.includes('say OK "generation:')) return applyCommand(node, script, keys, times);

@@ -43,7 +43,11 @@ export function renderPlan(plan: RotationPlan, t: Terminal, opts: { dryRun: bool
       if (s.writeManaged)
         acts.push(`write ${s.node.keyDir}/${adapter.managedFileName}: [${ring(ringIds(s.ring))}]`);
       if (s.writeManaged || s.reload) acts.push(`run \`${s.node.check}\``);
-      if (s.reload) acts.push(`run \`${s.node.reload}\` and wait for the new config to serve`);
+      if (s.reload && s.node.runtimeApi)
+        acts.push(
+          `set the keys in memory through ${s.node.runtimeApi} (\`${s.node.reload}\` where that is not safe)`,
+        );
+      else if (s.reload) acts.push(`run \`${s.node.reload}\` and wait for the new config to serve`);
       if (s.deleteFiles.length > 0)
         acts.push(
           `delete ${s.deleteFiles.map((f) => f.replace(/\.key$/, '').slice(0, 12) + '.key').join(', ')}`,

@@ -64,6 +64,25 @@ export function createProgress(
   };
 }
 
+/** HAProxy with runtimeApi: which node steps set keys through the stats socket, which reloaded. */
+function runtimeApiLines(r: RotateReport['results'][number]): string[] {
+  const steps = r.phases.flatMap((p) =>
+    p.nodes.flatMap((n) =>
+      n.runtimeApi ? [{ phase: p.name, node: n.node, ...n.runtimeApi }] : [],
+    ),
+  );
+  if (steps.length === 0) return [];
+  const api = steps.filter((s) => s.via === 'runtime-api').length;
+  return [
+    `  runtime API: ${api} of ${steps.length} node step(s) set the keys in memory through the stats socket (no reload)`,
+    ...steps.flatMap((s) =>
+      s.via === 'reload'
+        ? [`  runtime API: ${s.node} (${s.phase}) reloaded instead: ${s.reason}`]
+        : [],
+    ),
+  ];
+}
+
 export function renderSummary(report: RotateReport, t: Terminal): string {
   const out: string[] = [];
   if (report.stopped === 'locked') {
@@ -114,6 +133,7 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
       );
     for (const c of r.ticketChecks)
       out.push(`  ${c.name}: ${c.ok ? 'ok' : `FAILED: ${c.problems.join('; ')}`}`);
+    out.push(...runtimeApiLines(r));
     const sw = r.phases.find((p) => p.name === 'switch');
     if (sw?.windowMs !== undefined && r.kind !== 'bootstrap') {
       out.push(`  switch window (first to last node reloading): ${sw.windowMs} ms`);

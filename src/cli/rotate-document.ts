@@ -28,6 +28,8 @@ export function planDocument(plan: RotationPlan): unknown {
           ...(s.writeManaged || s.reload ? [s.node.check] : []),
           ...(s.reload ? [s.node.reload] : []),
         ],
+        // HAProxy: the keys go in through the stats socket; the reload is the fallback.
+        ...(s.reload && s.node.runtimeApi ? { runtimeApi: s.node.runtimeApi } : {}),
         deleteFiles: s.deleteFiles,
       })),
     })),

@@ -179,6 +179,18 @@ export function checkRemotePath(value: unknown, kind: 'file' | 'dir'): string {
   return trimmed;
 }
 
+/**
+ * HAProxy's stats socket for the runtime API, or false to turn an inherited one off (a node
+ * whose HAProxy has no admin socket).
+ */
+export function checkRuntimeApi(value: unknown): string | false {
+  if (value === false) return false;
+  if (typeof value !== 'string') {
+    invalid(`must be the path of HAProxy's stats socket, or false; got ${describeValue(value)}`);
+  }
+  return checkRemotePath(value, 'file');
+}
+
 /** A file on this machine: absolute or `~/…`, with `~` expanded to the home directory. */
 export function checkLocalPath(value: unknown): string {
   const text = checkString(value);

@@ -10,6 +10,7 @@ import {
   checkLocalPath,
   checkPort,
   checkRemotePath,
+  checkRuntimeApi,
   checkServerKind,
   checkServername,
   checkTlsVersion,
@@ -61,6 +62,7 @@ const levelFields: Record<string, Check> = {
   overlap: (v) => checkDuration(v, false),
   retain: (v) => checkInteger(v, 0, 10),
   keySize: checkKeySize,
+  runtimeApi: checkRuntimeApi,
 };
 const poolWide = new Set(['server', 'overlap', 'retain', 'keySize']);
 

@@ -77,6 +77,7 @@ export function resolvePool(
     return undefined;
   }
   checkUniqueHosts(pool, problems);
+  if (kind !== 'haproxy') checkNoRuntimeApi(pool, kind, problems);
   return {
     name: pool.name,
     server: kind,
@@ -88,6 +89,22 @@ export function resolvePool(
     ),
     line: pool.line,
   };
+}
+
+/**
+ * The runtime API is HAProxy's: on another pool or its nodes it is a mistake worth stopping for.
+ * Under defaults it only reaches the haproxy pools.
+ */
+function checkNoRuntimeApi(pool: PoolRead, kind: ServerKind, problems: ProblemList): void {
+  for (const layer of [pool.layer, ...pool.nodes.map((n) => n.layer)]) {
+    const setting = layer.get('runtimeApi');
+    if (setting && setting.value !== false)
+      problems.add(
+        setting.line,
+        setting.field,
+        `applies to haproxy pools only (HAProxy's stats socket); this pool's server is ${kind}`,
+      );
+  }
 }
 
 function checkUniqueHosts(pool: PoolRead, problems: ProblemList): void {
@@ -120,9 +137,15 @@ function resolveNode(
     reload: value(layers, 'reload', base.reload),
     check: value(layers, 'check', base.check),
     config: value(layers, 'config', base.config),
+    ...runtimeApiOf(kind, layers),
     probe: resolveProbe(node.host, layers),
     line: node.line,
   };
+}
+
+function runtimeApiOf(kind: ServerKind, layers: Layer[]): { runtimeApi?: string } {
+  const socket = value<string | false>(layers, 'runtimeApi', false);
+  return kind === 'haproxy' && socket !== false ? { runtimeApi: socket } : {};
 }
 
 const configurableSsh: readonly SshConfigurableField[] = [

@@ -61,6 +61,11 @@ export interface NodeSpec {
   /** The server's main config file, used to confirm that it includes the managed file. */
   config: string;
   probe: ProbeSettings;
+  /**
+   * HAProxy only: the stats socket (level admin) through which new keys are set in the running
+   * process instead of a reload. The file is written either way. Undefined: reload.
+   */
+  runtimeApi?: string;
   /** Where the node was declared, for messages. */
   line: number | undefined;
 }

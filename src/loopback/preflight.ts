@@ -9,6 +9,8 @@ export const binaries = {
   nginx: { path: '/usr/sbin/nginx', pkg: 'nginx' },
   apache: { path: '/usr/sbin/apache2', pkg: 'apache2' },
   haproxy: { path: '/usr/sbin/haproxy', pkg: 'haproxy' },
+  // HAProxy's runtime API (runtimeApi) is reached through the stats socket with socat.
+  socat: { path: '/usr/bin/socat', pkg: 'socat' },
   // Node.js pools run on the Node.js that runs the fleet.
   node: { path: process.execPath, pkg: 'nodejs' },
 } as const;
@@ -45,6 +47,7 @@ export function checkHost(servers: Iterable<ServerKind>): void {
   }
   const needed = new Set<keyof typeof binaries>(['sshd', 'sshKeygen', 'openssl']);
   for (const s of servers) needed.add(s);
+  if (needed.has('haproxy')) needed.add('socat');
   for (const name of needed) {
     const bin = binaries[name];
     if (!executable(bin.path)) problems.push(`${bin.path} is missing: apt-get install ${bin.pkg}`);

@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { TlsVersion } from '../inventory/types.js';
-import type { ProbeTarget } from './probe-target.js';
+import { fakeTarget } from './probe-target.fixture.js';
 import { confirmKeyEverywhere } from './rotation-checks.js';
 import type { TicketSample } from './tls-probe.js';
 import type { Prober } from './verify-pool.js';
 
-const target = (i: number): ProbeTarget => ({
-  node: `n${i}`,
-  host: '127.0.0.1',
-  port: 1,
-  servername: undefined,
-  ca: undefined,
-  timeoutMs: 1000,
-});
+const target = fakeTarget;
 
 /** Answers after `ms` with a ticket under `keyOf(node)`, without any network. */
 function slowProber(ms: number, keyOf: (node: string) => string): Prober {

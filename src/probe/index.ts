@@ -34,8 +34,10 @@ export {
   checkTicketsResume,
   confirmKeyEverywhere,
   takeTickets,
+  type ConfirmOptions,
   type KeyConfirmation,
   type RotationCheckOptions,
   type TicketCheck,
   type TicketSet,
 } from './rotation-checks.js';
+export { canReuseTickets, shortestTicketLifetimeMs } from './ticket-reuse.js';

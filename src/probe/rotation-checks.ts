@@ -1,7 +1,7 @@
 import type { TlsVersion } from '../inventory/types.js';
 import { createRandomRng, createSeededRng, planProbes } from './probe-plan.js';
 import type { OfferReport, ProbeFailure } from './report-types.js';
-import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
+import { createDeadline, runBounded, scaleDeadline, type TaskOutcome } from './run-bounded.js';
 import type { ResumeResult, TicketSample } from './tls-probe.js';
 import type { ProbeTarget } from './probe-target.js';
 import { describeFailure, directProber, type Prober } from './verify-pool.js';
@@ -9,7 +9,10 @@ import { describeFailure, directProber, type Prober } from './verify-pool.js';
 export interface RotationCheckOptions {
   /** Connections open at once; default 8. */
   concurrency?: number;
-  /** Bound on the whole check; default: four times the largest target timeout. */
+  /**
+   * Bound on the whole check; default: four times the largest target timeout, plus one for
+   * every further wave of `concurrency` probes.
+   */
   deadlineMs?: number;
   /** Above this many targets each ticket goes to its own node and one other; default: all. */
   matrixMax?: number;
@@ -39,24 +42,16 @@ export interface TicketCheck {
   problems: string[];
 }
 
-export interface KeyConfirmation {
-  ok: boolean;
-  nodes: {
-    node: string;
-    version: TlsVersion;
-    /** The key id of the last ticket seen from the node, if any. */
-    keyId: string | undefined;
-    confirmed: boolean;
-    attempts: number;
-    /** The last connection failure, when the last attempt failed. */
-    error?: ProbeFailure;
-  }[];
-}
-
 const defaultConcurrency = 8;
 
-function defaultDeadline(targets: ProbeTarget[]): number {
-  return 4 * Math.max(1000, ...targets.map((t) => t.timeoutMs));
+/**
+ * Four probe timeouts when every job fits in one wave of `concurrency`; a larger batch gets one
+ * more timeout per further wave (see scaleDeadline), so that a large pool does not run out of
+ * time merely for being large.
+ */
+function defaultDeadline(targets: ProbeTarget[], jobs: number, concurrency: number): number {
+  const timeout = Math.max(1000, ...targets.map((t) => t.timeoutMs));
+  return scaleDeadline(4 * timeout, jobs, concurrency, timeout);
 }
 
 function describeOutcome(outcome: TaskOutcome<unknown>, what: string): ProbeFailure | undefined {
@@ -72,16 +67,20 @@ export async function takeTickets(
   opts: RotationCheckOptions = {},
 ): Promise<TicketSet> {
   const prober = opts.prober ?? directProber;
-  const deadline = createDeadline(opts.deadlineMs ?? defaultDeadline(targets), opts.signal);
+  const concurrency = opts.concurrency ?? defaultConcurrency;
+  const jobs = versions.flatMap((version) => targets.map((target) => ({ version, target })));
+  const deadline = createDeadline(
+    opts.deadlineMs ?? defaultDeadline(targets, jobs.length, concurrency),
+    opts.signal,
+  );
   try {
-    const jobs = versions.flatMap((version) => targets.map((target) => ({ version, target })));
     const outcomes = await runBounded(
       jobs.map(
         ({ version, target }) =>
           (signal) =>
             prober.takeTicket(target, version, { signal }),
       ),
-      opts.concurrency ?? defaultConcurrency,
+      concurrency,
       deadline.signal,
     );
     const set: TicketSet = { samples: [], failures: [] };
@@ -127,13 +126,17 @@ async function offerAll(
     }
   }
   const prober = opts.prober ?? directProber;
-  const deadline = createDeadline(opts.deadlineMs ?? defaultDeadline(targets), opts.signal);
+  const concurrency = opts.concurrency ?? defaultConcurrency;
+  const deadline = createDeadline(
+    opts.deadlineMs ?? defaultDeadline(targets, jobs.length, concurrency),
+    opts.signal,
+  );
   try {
     const outcomes = await runBounded(
       jobs.map(
         (j) => (signal) => prober.offerTicket(j.target, j.base.version, j.sample, { signal }),
       ),
-      opts.concurrency ?? defaultConcurrency,
+      concurrency,
       deadline.signal,
     );
     const offers = jobs.map((j, i): OfferReport => {
@@ -202,94 +205,4 @@ export async function checkTicketsRejected(
   return { ok: problems.length === 0, offers, problems };
 }
 
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-/**
- * Confirms a reload by what the servers do: takes fresh tickets, round after round, until every
- * node issues `confirmations` tickets in a row under `expectedKeyId` or the deadline passes.
- * The default of 2 guards against the old generation that still answers just after a reload
- * (nginx's old workers, Apache's old children after a graceful restart).
- */
-export async function confirmKeyEverywhere(
-  targets: ProbeTarget[],
-  versions: TlsVersion[],
-  expectedKeyId: string,
-  deadlineMs: number,
-  opts: {
-    intervalMs?: number;
-    concurrency?: number;
-    confirmations?: number;
-    signal?: AbortSignal;
-    /** Where the handshakes run; default directProber. */
-    prober?: Prober;
-  } = {},
-): Promise<KeyConfirmation> {
-  const prober = opts.prober ?? directProber;
-  const needed = Math.max(1, opts.confirmations ?? 2);
-  const states = versions.flatMap((version) =>
-    targets.map((target) => ({
-      target,
-      version,
-      keyId: undefined as string | undefined,
-      streak: 0,
-      attempts: 0,
-      error: undefined as ProbeFailure | undefined,
-    })),
-  );
-  // The clock starts once every node was asked `confirmations` times: a large pool takes longer
-  // than the deadline just to ask each node (N x versions handshakes, `concurrency` at a time),
-  // and cutting that short would blame nodes that were never asked. Those first rounds are
-  // bounded by each probe's own timeout.
-  const asking = createDeadline(2 ** 31 - 1, opts.signal);
-  let deadline = asking;
-  let rounds = 0;
-  try {
-    let pending = states;
-    while (pending.length > 0 && !deadline.signal.aborted) {
-      if (rounds === needed) deadline = createDeadline(deadlineMs, opts.signal);
-      rounds += 1;
-      const round = pending;
-      const outcomes = await runBounded(
-        round.map((s) => (signal) => prober.takeTicket(s.target, s.version, { signal })),
-        opts.concurrency ?? defaultConcurrency,
-        deadline.signal,
-      );
-      round.forEach((s, i) => {
-        const outcome = outcomes[i] as TaskOutcome<TicketSample>;
-        if (outcome.status === 'timed-out' && deadline.signal.aborted && s.attempts > 0) return;
-        s.attempts += 1;
-        s.error = describeOutcome(outcome, s.target.node);
-        if (outcome.status === 'done') s.keyId = outcome.value.keyId;
-        s.streak = outcome.status === 'done' && s.keyId === expectedKeyId ? s.streak + 1 : 0;
-      });
-      pending = states.filter((s) => s.streak < needed);
-      if (pending.length > 0) await pause(opts.intervalMs ?? 250, deadline.signal);
-    }
-  } finally {
-    asking.dispose();
-    deadline.dispose();
-  }
-  const nodes = states.map((s) => {
-    const entry: KeyConfirmation['nodes'][number] = {
-      node: s.target.node,
-      version: s.version,
-      keyId: s.keyId,
-      confirmed: s.streak >= needed,
-      attempts: s.attempts,
-    };
-    if (s.error) entry.error = s.error;
-    return entry;
-  });
-  return { ok: nodes.every((n) => n.confirmed), nodes };
-}
+export { confirmKeyEverywhere, type ConfirmOptions, type KeyConfirmation } from './confirm-key.js';

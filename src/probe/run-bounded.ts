@@ -70,3 +70,19 @@ export async function runBounded<T>(
   // A task that settled while aborting is kept; one that did not is reported, not awaited.
   return outcomes.map((o) => o ?? { status: 'timed-out' });
 }
+
+/**
+ * A deadline for `jobs` probes run `concurrency` at a time: `baseMs` for a batch that fits in
+ * one wave, plus one probe timeout for each further wave. Each probe ends by its own timeout,
+ * so waves x timeout is the longest a batch can take when every probe hangs; a fixed bound would
+ * instead cut a large, healthy pool short and blame nodes that were never asked.
+ */
+export function scaleDeadline(
+  baseMs: number,
+  jobs: number,
+  concurrency: number,
+  timeoutMs: number,
+): number {
+  const waves = Math.ceil(jobs / Math.max(1, Math.floor(concurrency)));
+  return baseMs + Math.max(0, waves - 1) * timeoutMs;
+}

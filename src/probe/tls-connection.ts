@@ -28,7 +28,10 @@ export interface HandshakeOptions {
  * that closes (Connection: close) ends the wait sooner.
  */
 const settleMs = 200;
-/** How long a finished connection may take to close politely before it is destroyed. */
+/**
+ * How long a finished connection may take to flush its close_notify before it is destroyed
+ * anyway (a peer that stopped reading). Nothing waits on the peer's own close.
+ */
 const closeGraceMs = 1000;
 /** OpenSSL's default number of TLS 1.3 tickets per full handshake. */
 const ticketsPerHandshake = 2;
@@ -170,10 +173,15 @@ export async function runHandshake(
       if (error || !handshakeDone) {
         socket.destroy();
       } else {
-        // Close politely (close_notify), but never wait on the peer for long.
+        // Everything the probe wanted is in: send close_notify and FIN, and free the socket as
+        // soon as they are written (destroySoon) instead of waiting for the peer's close. A
+        // large pool's probes otherwise hold thousands of finished sockets (and their OpenSSL
+        // state) at the peak. The timer is only for a send that never drains, and is cleared
+        // on close so that it does not keep the socket reachable.
         socket.resume();
-        socket.end();
-        setTimeout(() => socket.destroy(), closeGraceMs).unref();
+        socket.destroySoon();
+        const stuck = setTimeout(() => socket.destroy(), closeGraceMs).unref();
+        socket.once('close', () => clearTimeout(stuck));
       }
       if (error) reject(error);
       else resolve(outcome);

@@ -11,7 +11,7 @@ import type {
   ProbeFailure,
   VersionReport,
 } from './report-types.js';
-import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
+import { createDeadline, runBounded, scaleDeadline, type TaskOutcome } from './run-bounded.js';
 import {
   offerTicket,
   takeTicket,
@@ -49,8 +49,18 @@ export interface PoolProbeOptions {
   matrixMax: number;
   /** Connections open at once. */
   concurrency: number;
-  /** Bound on the whole verification; what is unfinished by then is reported as timed out. */
+  /**
+   * Bound on a verification whose handshakes fit in one wave of `concurrency`; what is
+   * unfinished by then is reported as timed out. Each further wave adds one probe timeout (see
+   * scaleDeadline): a pool larger than `concurrency` needs more time, not a timeout.
+   */
   deadlineMs: number;
+  /**
+   * Tickets taken from these targets moments ago by the pool's current generation, such as the
+   * last round of a reload confirmation: each stands in for the full handshake of its node and
+   * version. They must come from the same prober (over SSH a sample is the prober's handle).
+   */
+  tickets?: readonly TicketSample[];
   /** Key ids the pool's ring holds, if known. */
   ringKeyIds?: string[];
   /** The key every node must encrypt with, if known. */
@@ -84,7 +94,7 @@ function toTicketReport(
   deadlineMs: number,
 ): NodeTicketReport {
   if (outcome.status === 'timed-out') {
-    const budget = `half the pool's deadline (${Math.round(deadlineMs / 2)} ms)`;
+    const budget = `the time for taking tickets (${Math.round(deadlineMs)} ms)`;
     return { node, issued: false, error: timedOut(`${node}: full handshake`, budget) };
   }
   if (outcome.status === 'failed')
@@ -117,8 +127,9 @@ function toOfferReport(
 /**
  * Proves that every node of a pool resumes the tickets of the others: one full handshake per
  * node and version to take a ticket, then the tickets offered across the pool (N x N up to
- * `matrixMax` nodes, 2N otherwise; see planProbes). Never throws for what a node does; every
- * failure is in the report. Bounded by `deadlineMs` overall and each target's timeout.
+ * `matrixMax` nodes, 2N otherwise; see planProbes). A ticket in `tickets` replaces its node's
+ * full handshake. Never throws for what a node does; every failure is in the report. Bounded by
+ * `deadlineMs` (scaled with the waves of handshakes) overall and each target's timeout.
  */
 export async function probePool(
   pool: string,
@@ -130,17 +141,27 @@ export async function probePool(
     throw new OperationError(`pool ${pool}: two probe targets share a node name`);
   }
   const started = Date.now();
-  const deadline = createDeadline(opts.deadlineMs, opts.signal);
+  const given = new Map((opts.tickets ?? []).map((s) => [`${s.version} ${s.node}`, s]));
+  const takeJobs = opts.versions
+    .flatMap((version) => targets.map((target) => ({ version, target })))
+    .filter(({ version, target }) => !given.has(`${version} ${target.node}`));
+  const pairs = names.length <= opts.matrixMax ? names.length ** 2 : 2 * names.length;
+  const timeout = Math.max(1000, ...targets.map((t) => t.timeoutMs));
+  const takeMs = scaleDeadline(opts.deadlineMs / 2, takeJobs.length, opts.concurrency, timeout);
+  const offerMs = scaleDeadline(
+    opts.deadlineMs / 2,
+    pairs * opts.versions.length,
+    opts.concurrency,
+    timeout,
+  );
+  const deadline = createDeadline(takeMs + offerMs, opts.signal);
   const byName = new Map(targets.map((t) => [t.node, t]));
   const rng = opts.seed === undefined ? createRandomRng() : createSeededRng(opts.seed);
   const prober = opts.prober ?? directProber;
 
   try {
-    const takeJobs = opts.versions.flatMap((version) =>
-      targets.map((target) => ({ version, target })),
-    );
     // Half the time at most for taking tickets, so that a hanging node cannot starve the offers.
-    const takeDeadline = createDeadline(opts.deadlineMs / 2, deadline.signal);
+    const takeDeadline = createDeadline(takeMs, deadline.signal);
     const takeOutcomes = await runBounded(
       takeJobs.map(
         ({ version, target }) =>
@@ -150,15 +171,25 @@ export async function probePool(
       opts.concurrency,
       takeDeadline.signal,
     ).finally(() => takeDeadline.dispose());
+    const taken = new Map(
+      takeJobs.map(({ version, target }, i) => [
+        `${version} ${target.node}`,
+        takeOutcomes[i] as TaskOutcome<TicketSample>,
+      ]),
+    );
     const samples = new Map<string, TicketSample>();
     const versions: VersionReport[] = opts.versions.map((version) => ({ version, nodes: [] }));
-    takeJobs.forEach(({ version, target }, i) => {
-      const outcome = takeOutcomes[i] as TaskOutcome<TicketSample>;
-      if (outcome.status === 'done') samples.set(`${version} ${target.node}`, outcome.value);
-      versions
-        .find((v) => v.version === version)
-        ?.nodes.push(toTicketReport(target.node, outcome, opts.deadlineMs));
-    });
+    for (const v of versions) {
+      for (const target of targets) {
+        const key = `${v.version} ${target.node}`;
+        const reused = given.get(key);
+        const outcome: TaskOutcome<TicketSample> = reused
+          ? { status: 'done', value: reused }
+          : (taken.get(key) as TaskOutcome<TicketSample>);
+        if (outcome.status === 'done') samples.set(key, outcome.value);
+        v.nodes.push(toTicketReport(target.node, outcome, takeMs));
+      }
+    }
 
     const offerJobs: { base: OfferReport; run?: (signal: AbortSignal) => Promise<ResumeResult> }[] =
       [];
@@ -199,7 +230,7 @@ export async function probePool(
     );
     const rawOffers = offerJobs.map((j) => {
       const outcome = outcomeOf.get(j);
-      return outcome ? toOfferReport(j.base, outcome, opts.deadlineMs) : j.base;
+      return outcome ? toOfferReport(j.base, outcome, takeMs + offerMs) : j.base;
     });
 
     const { offers, nodes, diagnostics } = diagnose({

@@ -12,6 +12,8 @@ type PhaseLabel = Extract<RotationEvent, { type: 'phase-start' }>['phase'];
 export interface PhaseApplyResult {
   record: PhaseRecord;
   outcomes: Map<NodeSpec, ApplyOutcome>;
+  /** When each node's transaction returned, ms since the epoch (this machine's clock). */
+  finishedAt: Map<NodeSpec, number>;
 }
 
 /** Runs one step on every node at once (bounded), and records who did what and when. */
@@ -29,6 +31,7 @@ export async function applyPhase(
   const startedAt = new Date(started).toISOString();
   emit({ type: 'phase-start', pool, phase: label, nodes: requests.length });
   const outcomes = new Map<NodeSpec, ApplyOutcome>();
+  const finishedAt = new Map<NodeSpec, number>();
   const nodes = await Promise.all(
     requests.map(({ node, req }) =>
       limit(async () => {
@@ -38,6 +41,7 @@ export async function applyPhase(
           ? await applyStep(session, adapter, node, req)
           : { ok: false, step: 'setup', message: 'no connection to the node', restored: true };
         outcomes.set(node, outcome);
+        finishedAt.set(node, Date.now());
         const ms = Date.now() - t0;
         const message = outcome.ok ? undefined : `${outcome.step}: ${outcome.message}`;
         emit({
@@ -49,7 +53,14 @@ export async function applyPhase(
           ms,
           ...(message ? { message } : {}),
         });
-        return { node: node.name, ok: outcome.ok, ms, ...(message ? { message } : {}) };
+        const runtimeApi = outcome.ok ? outcome.runtimeApi : undefined;
+        return {
+          node: node.name,
+          ok: outcome.ok,
+          ms,
+          ...(message ? { message } : {}),
+          ...(runtimeApi ? { runtimeApi } : {}),
+        };
       }),
     ),
   );
@@ -60,5 +71,5 @@ export async function applyPhase(
   // The switch window: from the first node's reload to the last one's, as the nodes saw it.
   const reloads = [...outcomes.values()].flatMap((o) => (o.ok && o.reloadAt ? [o.reloadAt] : []));
   if (reloads.length > 1) record.windowMs = Math.max(...reloads) - Math.min(...reloads);
-  return { record, outcomes };
+  return { record, outcomes, finishedAt };
 }

@@ -66,6 +66,23 @@ export function acquireLockScript(
   return lines.join('\n');
 }
 
+/**
+ * One command that takes the lock and, only once it holds it, goes on with `next` (the read):
+ * prints the lock's LOCK| line first, then what `next` prints. A node whose lock is held, or
+ * whose directory takes no lock, runs nothing else. The lock script runs in a subshell, so that
+ * its `cd` and `exit` stay there.
+ */
+export function lockThenScript(lockScript: string, next: string): string {
+  return [
+    'stek_take_lock() {',
+    lockScript,
+    '}',
+    'stek_lock=$(stek_take_lock); echo "$stek_lock"',
+    'case "$stek_lock" in "LOCK|ok") ;; *) exit 0;; esac',
+    next,
+  ].join('\n');
+}
+
 export function releaseLockScript(node: NodeSpec, runId: string): string {
   return `cd ${quoteShell(node.keyDir)} 2>/dev/null && grep -qF ${quoteShell(`"runId":"${runId}"`)} stekctl.lock 2>/dev/null && rm -f stekctl.lock; echo "UNLOCK|ok"`;
 }

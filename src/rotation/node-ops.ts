@@ -3,6 +3,7 @@ import type { RemoteSession } from '../remote/ssh-session.js';
 import { buildApplyScript, parseApplyOutput, type ApplyOutcome } from '../servers/apply-script.js';
 import type { PlacedRing, ServerAdapter } from '../servers/types.js';
 import { quoteShell } from '../remote/shell.js';
+import type { LockRelease } from './lock-handoff.js';
 
 export interface StepRequest {
   ring: PlacedRing | undefined;
@@ -13,6 +14,8 @@ export interface StepRequest {
   reload: boolean;
   deleteFiles: string[];
   manifest: string | undefined;
+  /** Release the pool lock at the end of the transaction (the node's last command of the run). */
+  releaseLock?: LockRelease | undefined;
 }
 
 /** How long a node may take to show a new generation of server processes after a reload. */
@@ -37,6 +40,7 @@ export async function applyStep(
     reload: req.reload,
     deleteFiles: req.deleteFiles,
     generationWaitMs,
+    releaseLock: req.releaseLock?.script,
   });
   const stdin = req.newKey ? Buffer.from(`${req.newKey.bytes.toString('base64')}\n`) : undefined;
   try {
@@ -44,7 +48,9 @@ export async function applyStep(
       ...(stdin ? { stdin } : {}),
       timeoutMs: 120_000,
     });
-    return parseApplyOutput(res.stdout, res.stderr, res.code);
+    const outcome = parseApplyOutput(res.stdout, res.stderr, res.code);
+    if (outcome.ok && outcome.lockReleased) req.releaseLock?.onReleased();
+    return outcome;
   } catch (err) {
     // The connection broke or timed out: what the node did is unknown until it is read again.
     return {

@@ -4,11 +4,13 @@ import { openSession } from '../remote/ssh-session.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
-import { readNodeState } from '../servers/node-state.js';
+import { readNodeState, stateFromReadOutput } from '../servers/node-state.js';
+import { buildReadScript } from '../servers/read-script.js';
 import type { NodeState } from '../servers/types.js';
 import {
   acquireLockScript,
   describeHolder,
+  lockThenScript,
   parseLockOutput,
   staleReason,
   type LockHolder,
@@ -31,12 +33,17 @@ export interface PreflightResult {
   locked: { node: string; holder: string }[];
   /** Nodes where this run holds the lock (to release, whatever happens). */
   lockedByUs: NodeSpec[];
+  /** Nodes whose retire transaction released the lock (moved out of lockedByUs). */
+  released: NodeSpec[];
+  /** The holder this run writes into its lock files; undefined for a dry run. */
+  lockHolder: LockHolder | undefined;
   warnings: string[];
 }
 
 /**
  * Read-only check of every node before anything is written: connect (host key verified), take the
- * lock, read the ring, run the config test. One command per node.
+ * lock, read the ring, run the config test. One command per node: the read runs in the command
+ * that takes the lock, once the lock is held.
  */
 export async function preflightPool(
   pool: PoolSpec,
@@ -51,6 +58,8 @@ export async function preflightPool(
     failures: [],
     locked: [],
     lockedByUs: [],
+    released: [],
+    lockHolder: opts.lock?.holder,
     warnings: [],
   };
   // The first node's lock decides between two runs started together: the one that takes it
@@ -68,9 +77,12 @@ export async function preflightPool(
             session = await openSession(node, { acceptNewHostKey: opts.acceptNewHostKey });
             sessions.set(node, session);
           }
+          let state: NodeState;
           if (opts.lock) {
             if (node !== first && (await gate)) return;
-            const lock = await takeLock(session.exec.bind(session), node, opts.lock, opts.now);
+            const exec: Exec = (cmd) => session.exec(cmd, { timeoutMs: readTimeoutMs });
+            const read = buildReadScript(adapter, node, { runCheck: true });
+            const lock = await takeLock(exec, node, opts.lock, opts.now, read);
             if (node === first) openGate(lock.status === 'held');
             if (lock.status === 'held') {
               result.locked.push({ node: node.name, holder: lock.holder });
@@ -90,8 +102,10 @@ export async function preflightPool(
             }
             result.lockedByUs.push(node);
             if (lock.broke) result.warnings.push(`${node.name}: broke a stale lock ${lock.broke}`);
+            state = stateFromReadOutput(adapter, node, lock.res);
+          } else {
+            state = await readNodeState(session, adapter, node, { runCheck: true });
           }
-          const state = await readNodeState(session, adapter, node, { runCheck: true });
           result.states.set(node, state);
           for (const reason of fatalProblems(node, state))
             result.failures.push({ node: node.name, reason });
@@ -110,30 +124,42 @@ export async function preflightPool(
   return result;
 }
 
-type Exec = (cmd: string) => Promise<{ stdout: string; stderr: string; code: number | null }>;
+type ExecResult = { stdout: string; stderr: string; code: number | null };
+type Exec = (cmd: string) => Promise<ExecResult>;
 
+/** As long as a read of the node state may take (readNodeState's default). */
+const readTimeoutMs = 60_000;
+
+/**
+ * Takes the lock and reads the node in the same command (`read` runs only once the lock is
+ * held). A held lock that may be broken takes a second command, which breaks it and reads.
+ */
 async function takeLock(
   exec: Exec,
   node: NodeSpec,
   lock: { holder: LockHolder; breakLock: boolean },
   now: Date,
+  read: string,
 ): Promise<
-  | { status: 'ok'; broke?: string }
+  | { status: 'ok'; broke?: string; res: ExecResult }
   | { status: 'nodir' }
   | { status: 'error'; message: string }
   | { status: 'held'; holder: string }
 > {
-  const first = parseLockOutput(
-    (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, undefined))}`)).stdout,
-  );
+  const run = (breakSeen: string | undefined) =>
+    exec(
+      `sh -c ${quoteShell(lockThenScript(acquireLockScript(node, lock.holder, breakSeen), read))}`,
+    );
+  const res = await run(undefined);
+  const first = parseLockOutput(res.stdout);
   if (!first) throw new Error(`could not take the lock in ${node.keyDir}`);
+  if (first.status === 'ok') return { status: 'ok', res };
   if (first.status !== 'held') return first;
   const why = lock.breakLock ? 'broken with --break-lock' : staleReason(first.holder, now);
   if (!why) return { status: 'held', holder: describeHolder(first.holder) };
-  const second = parseLockOutput(
-    (await exec(`sh -c ${quoteShell(acquireLockScript(node, lock.holder, first.raw))}`)).stdout,
-  );
-  if (second?.status === 'ok') return { status: 'ok', broke: `(${why})` };
+  const again = await run(first.raw);
+  const second = parseLockOutput(again.stdout);
+  if (second?.status === 'ok') return { status: 'ok', broke: `(${why})`, res: again };
   if (second?.status === 'error') return second;
   return {
     status: 'held',

@@ -6,6 +6,7 @@ import { adapterFor } from '../servers/index.js';
 import { readNodeState } from '../servers/node-state.js';
 import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
 import { applyPhase } from './apply-phase.js';
+import { retakeReleasedLocks } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
 import { encryptingKey, placedBefore, ringIds, stateRingIds } from './placement.js';
 import type { PreflightResult } from './preflight.js';
@@ -34,6 +35,9 @@ export async function rollbackPool(
     level: 'warn',
     message: `rolling back: ${result.error ?? ''}`,
   });
+  // A retire that released its locks before its confirmation failed: lock again first.
+  const relocked = await retakeReleasedLocks(pre, touched, opts.sessions, opts.concurrency);
+  result.notes.push(...relocked);
   const now = await readAll([...touched], adapter, opts);
   const unknown = [...touched].filter((n) => !now.has(n));
   const before = (n: NodeSpec) =>

@@ -1,19 +1,20 @@
 import type { NodeSpec, TlsVersion } from '../inventory/types.js';
 import { renderKey } from '../keys/index.js';
 import {
-  checkTicketsRejected,
-  checkTicketsResume,
   confirmKeyEverywhere,
-  probePool,
   takeTickets,
   toProbeTarget,
+  type TicketSample,
   type TicketSet,
 } from '../probe/index.js';
 import { adapterFor } from '../servers/index.js';
 import type { PendingRotation } from '../servers/types.js';
 import { applyPhase } from './apply-phase.js';
+import { confirmationNeeds, reusableTickets } from './confirm-plan.js';
+import { retireLockRelease } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
-import { encryptingKey, ringIds } from './placement.js';
+import { checkRetired, verifyAfter } from './verify-phase.js';
+import { encryptingKey } from './placement.js';
 import type { PreflightResult } from './preflight.js';
 import { rollbackPool } from './rollback-pool.js';
 import type { PoolRunOptions, PoolRunResult } from './run-types.js';
@@ -48,6 +49,9 @@ export async function runPoolPlan(
   const pendingBase = pre.states.get(pool.nodes[0] as NodeSpec)?.manifest?.pending;
   const started = new Date().toISOString();
   let tickets: TicketSet | undefined;
+  // The tickets of the last reload confirmation, while no reload has happened since, and how
+  // long that phase took (transactions and confirmation).
+  let confirmed: { tickets: TicketSample[]; spentMs: number } | undefined;
   const touched = new Set<NodeSpec>();
 
   const fail = async (error: string): Promise<PoolRunResult> => {
@@ -66,11 +70,21 @@ export async function runPoolPlan(
       const unreachable = await reconnectForPhase(phase, result, opts);
       if (unreachable) return await fail(unreachable);
       if (opts.signal.aborted) return await fail(`interrupted before ${phase.name}`);
+      const earlier = confirmed;
+      confirmed = undefined;
+      // The previous phase's confirmation took a ticket from every node and version under the key
+      // they all encrypt with, from the generation that still serves: the same tickets as new
+      // ones would be. They are checked after this phase and, once their key is retired, after
+      // the retire (about three phases like the last one from now), so they are reused only
+      // when that leaves them well within their lifetime; after a long overlap they are not.
+      const before = reusableTickets(earlier?.tickets, plan, pre, 3 * (earlier?.spentMs ?? 0));
       if (phase.ticketsBefore)
-        tickets = await takeTickets(targets, versions, {
-          concurrency: opts.concurrency,
-          prober: opts.prober,
-        });
+        tickets = before
+          ? { samples: before, failures: [] }
+          : await takeTickets(targets, versions, {
+              concurrency: opts.concurrency,
+              prober: opts.prober,
+            });
 
       const pending = pendingFor(phase, plan, pendingBase, refBefore, started, opts);
       const requests = phase.steps.map((s) => {
@@ -85,6 +99,7 @@ export async function runPoolPlan(
             writeManaged: s.writeManaged,
             reload: s.reload,
             deleteFiles: s.deleteFiles,
+            releaseLock: retireLockRelease(pre, plan, phase, s.node, opts.runId),
             manifest: buildManifest(
               state?.manifest,
               pool.name,
@@ -116,10 +131,15 @@ export async function runPoolPlan(
 
       const expect = phase.expectKeyId ?? stageExpectation(plan, pre);
       if (expect && phase.steps.some((s) => s.reload)) {
+        const t0 = Date.now();
         const conf = await confirmKeyEverywhere(targets, versions, expect, confirmDeadlineMs, {
+          ...confirmationNeeds(phase, applied, pool.server),
           concurrency: opts.concurrency,
           prober: opts.prober,
         });
+        if (conf.ok) {
+          confirmed = { tickets: conf.tickets, spentMs: applied.record.ms + Date.now() - t0 };
+        }
         if (!conf.ok) {
           const bad = conf.nodes
             .filter((n) => !n.confirmed)
@@ -133,7 +153,18 @@ export async function runPoolPlan(
         }
       }
       if (phase.verifyAfter) {
-        const ok = await verifyAfter(phase, plan, tickets, targets, versions, result, opts);
+        // The confirmation just took a ticket from every node and version under the new key, from
+        // the generation that serves it: the very tickets the verification would take first.
+        const fresh = reusableTickets(confirmed?.tickets, plan, pre, confirmed?.spentMs ?? 0);
+        const ok = await verifyAfter(
+          phase,
+          plan,
+          { tickets, fresh },
+          targets,
+          versions,
+          result,
+          opts,
+        );
         if (!ok) return await fail('verification after promotion failed');
       }
     }
@@ -155,93 +186,6 @@ export async function runPoolPlan(
   } finally {
     keyBytes?.fill(0);
   }
-}
-
-async function verifyAfter(
-  phase: PlanPhase,
-  plan: RotationPlan,
-  tickets: TicketSet | undefined,
-  targets: ReturnType<typeof toProbeTarget>[],
-  versions: TlsVersion[],
-  result: PoolRunResult,
-  opts: PoolRunOptions,
-): Promise<boolean> {
-  const first = plan.pool.nodes[0];
-  const ringKeyIds = [...new Set(phase.steps.flatMap((s) => ringIds(s.ring)))];
-  opts.emit({ type: 'phase-start', pool: plan.pool.name, phase: 'verify', nodes: targets.length });
-  const t0 = Date.now();
-  result.verification = await probePool(plan.pool.name, targets, {
-    versions,
-    matrixMax: first?.probe.matrixMax ?? 8,
-    concurrency: opts.concurrency,
-    prober: opts.prober,
-    deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
-    expectedKeyId: plan.keyId,
-    ringKeyIds,
-  });
-  let ok = result.verification.ok && result.verification.encryptingKeyIds.length === 1;
-  // Tickets under a key the pool keeps must still resume. A drifted node's own key is not on
-  // its peers, so it cannot be kept: its tickets fall back to a full handshake, as they already
-  // did on every other node.
-  const decryptOnly = adapterFor(plan.pool.server).decryptOnly;
-  const samples = tickets?.samples ?? [];
-  const everywhere = phase.steps
-    .map((s) => new Set(ringIds(s.ring)))
-    .reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
-  const kept = samples.filter((s) => s.keyId !== undefined && everywhere.has(s.keyId));
-  if (decryptOnly && samples.length > kept.length) {
-    result.notes.push(
-      `${samples.length - kept.length} ticket(s) taken before the promotion were under keys not shared by every node (drift); they fall back to a full handshake`,
-    );
-  }
-  const toCheck = decryptOnly ? kept : samples;
-  if (toCheck.length > 0) {
-    const check = await checkTicketsResume(toCheck, targets, {
-      concurrency: opts.concurrency,
-      prober: opts.prober,
-      matrixMax: first?.probe.matrixMax ?? 8,
-    });
-    if (decryptOnly) {
-      result.ticketChecks.push({
-        name: 'tickets-before-promotion-resume',
-        ok: check.ok,
-        problems: check.problems,
-      });
-      ok &&= check.ok;
-    } else {
-      // Without a decrypt-only slot these tickets cannot survive the switch: measure, do not fail.
-      const lost = check.offers.filter((o) => !o.reused).length;
-      result.switchLoss = { offered: check.offers.length, lost };
-    }
-  }
-  opts.emit({ type: 'phase-end', pool: plan.pool.name, phase: 'verify', ok, ms: Date.now() - t0 });
-  return ok;
-}
-
-/** After a retire that dropped the key tickets were taken under: those tickets must not resume. */
-async function checkRetired(
-  plan: RotationPlan,
-  tickets: TicketSet | undefined,
-  targets: ReturnType<typeof toProbeTarget>[],
-  result: PoolRunResult,
-  opts: PoolRunOptions,
-): Promise<void> {
-  const retire = plan.phases.find((p) => p.name === 'retire');
-  if (!retire || !tickets || tickets.samples.length === 0) return;
-  const old = new Set(tickets.samples.map((s) => s.keyId));
-  const stillHeld = retire.steps.some((s) => ringIds(s.ring).some((id) => old.has(id)));
-  if (stillHeld) return;
-  const check = await checkTicketsRejected(tickets.samples, targets, {
-    concurrency: opts.concurrency,
-    prober: opts.prober,
-  });
-  result.ticketChecks.push({
-    name: 'retired-key-rejected',
-    ok: check.ok,
-    problems: check.problems,
-  });
-  if (!check.ok)
-    result.warnings.push(`a retired key still resumes tickets: ${check.problems.join('; ')}`);
 }
 
 /** The key every node must still encrypt with after staging, when the pool agrees on one. */

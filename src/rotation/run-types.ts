@@ -2,6 +2,7 @@ import type { NodeSpec } from '../inventory/types.js';
 import type { TicketKey } from '../keys/index.js';
 import type { PoolProbeReport, Prober } from '../probe/index.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
+import type { RuntimeApiResult } from '../servers/haproxy-runtime.js';
 import type { EmitEvent, PlanKind } from './types.js';
 
 export interface PoolRunOptions {
@@ -28,6 +29,8 @@ export interface NodeOutcome {
   ok: boolean;
   ms: number;
   message?: string;
+  /** HAProxy with runtimeApi: the keys went in through the stats socket, or why a reload did it. */
+  runtimeApi?: RuntimeApiResult;
 }
 
 export interface PhaseRecord {

@@ -1,13 +1,16 @@
 import { quoteShell } from '../remote/shell.js';
+import { childrenScript } from './process-children.js';
 import { directivePaths, fileRingEntries } from './ring-entries.js';
 import type { ServerAdapter } from './types.js';
 
 const directive = 'SSLSessionTicketKeyFile';
 
-/** `apache2ctl -f CONF -t -D DUMP_INCLUDES` lists every config file Apache read, one per line. */
-function dumpIncludes(config: string): string {
-  return `apache2ctl -f ${quoteShell(config)} -t -D DUMP_INCLUDES 2>/dev/null`;
-}
+/**
+ * The files of the dump's listing of includes, from stdin: lines `  (*) /path` or `  (12) /path`.
+ * The run config that follows (PidFile, ErrorLog...) is not a list of files.
+ */
+const listed = `$1 ~ /^[(][0-9*]+[)]$/`;
+const includedFiles = `awk '${listed} && $NF ~ /^\\//{print $NF}'`;
 
 /**
  * Apache mod_ssl: `SSLSessionTicketKeyFile` holds exactly one key, which both encrypts and decrypts.
@@ -17,14 +20,22 @@ export const apacheAdapter: ServerAdapter = {
   kind: 'apache',
   keySizes: [48],
   managedFileName: 'tickets.conf',
+  configDump(node) {
+    // The listing of included files. Its stderr is not what `apache2ctl -t` prints (no "Syntax
+    // OK"; the failure goes to stdout), so the check still runs on its own.
+    return {
+      command: `apache2ctl -f ${quoteShell(node.config)} -t -D DUMP_INCLUDES -D DUMP_RUN_CFG`,
+      isCheck: false,
+    };
+  },
   includeCheck(node) {
     const managed = `${node.keyDir}/tickets.conf`;
-    return `${dumpIncludes(node.config)} | awk -v p=${quoteShell(managed)} '$NF==p{f=1} END{exit !f}'`;
+    return `awk -v p=${quoteShell(managed)} '${listed} && $NF==p{f=1} END{exit !f}'`;
   },
   foreignKeysScript(node) {
     const managed = `${node.keyDir}/tickets.conf`;
     return (
-      `${dumpIncludes(node.config)} | awk '$NF ~ /^\\//{print $NF}' | while IFS= read -r f; do ` +
+      `${includedFiles} | while IFS= read -r f; do ` +
       `[ "$f" = ${quoteShell(managed)} ] || sed -n 's/^[[:space:]]*${directive}[[:space:]]\\{1,\\}"\\{0,1\\}\\([^"[:space:]]*\\).*/\\1/p' "$f"; done`
     );
   },
@@ -43,14 +54,14 @@ export const apacheAdapter: ServerAdapter = {
       text: `# managed by stekctl; do not edit\n${directive} ${ring.encrypt.path}\n`,
     };
   },
-  generationScript(node) {
-    // A graceful restart keeps the parent and replaces its children.
-    return (
-      `[ -n "\${stek_pf:-}" ] || stek_pf=$(apache2ctl -f ${quoteShell(node.config)} -t -D DUMP_RUN_CFG 2>/dev/null | sed -n 's/^PidFile: "\\(.*\\)"$/\\1/p'); ` +
-      `stek_mp=$(cat "$stek_pf") && ps -o pid= --ppid "$stek_mp" | sort -n | tr -d ' ' | tr '\\n' ,`
-    );
+  pidFileScript() {
+    return `sed -n 's/^PidFile: "\\(.*\\)"$/\\1/p'`;
   },
-  lifetimeScript(node) {
-    return `${dumpIncludes(node.config)} | awk '$NF ~ /^\\//{print $NF}' | xargs -r awk 'tolower($1)=="sslsessioncachetimeout"{print $2; exit}'`;
+  generationScript() {
+    // A graceful restart keeps the parent and replaces its children.
+    return childrenScript();
+  },
+  lifetimeScript() {
+    return `${includedFiles} | xargs -r awk 'tolower($1)=="sslsessioncachetimeout"{print $2; exit}'`;
   },
 };

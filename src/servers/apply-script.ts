@@ -1,7 +1,13 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import {
+  parseRuntimeDetail,
+  runtimeApiLines,
+  runtimeApiSetupLines,
+  type RuntimeApiResult,
+} from './haproxy-runtime.js';
 import { printable } from './printable.js';
-import type { ServerAdapter } from './types.js';
+import type { ConfigDump, ServerAdapter } from './types.js';
 
 /** How the managed file is written: literal text, or HAProxy's base64 lines of key files. */
 export type ManagedContent =
@@ -26,6 +32,11 @@ export interface ApplySpec {
   deleteFiles: string[];
   /** How long to wait for the server to show a new generation of processes after a reload. */
   generationWaitMs: number;
+  /**
+   * Shell run in keyDir once everything else succeeded, printing `UNLOCK|ok`: the pool lock is
+   * released by the node's last command of the run instead of one more command.
+   */
+  releaseLock?: string | undefined;
 }
 
 export type ApplyOutcome =
@@ -33,12 +44,16 @@ export type ApplyOutcome =
       ok: true;
       generationChanged: boolean | undefined;
       detail: string;
+      /** HAProxy with runtimeApi: whether the keys went in through the stats socket or a reload. */
+      runtimeApi?: RuntimeApiResult;
       /** Node clock, ms since the epoch, when the reload command was issued. */
       reloadAt: number | undefined;
+      /** The transaction released the pool lock (ApplySpec.releaseLock). */
+      lockReleased?: boolean;
     }
   | {
       ok: false;
-      step: 'setup' | 'write' | 'check' | 'reload' | 'not-taken';
+      step: 'setup' | 'write' | 'check' | 'reload' | 'not-taken' | 'runtime-api';
       message: string;
       /** Whether the node was put back as it was before the transaction. */
       restored: boolean;
@@ -59,6 +74,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
   for (const n of [...spec.newKeys.map((k) => k.file), ...spec.deleteFiles, managed])
     assertSafeName(n);
   const gen = adapter.generationScript(node);
+  const dump = adapter.configDump?.(node);
   const L: string[] = [
     "trap '' HUP PIPE",
     'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin"',
@@ -90,6 +106,9 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
     'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
   ];
+  // HAProxy with a runtime API: the socket is checked before anything is written.
+  const runtimeApi = spec.reload && adapter.kind === 'haproxy' ? node.runtimeApi : undefined;
+  if (runtimeApi) L.push(...runtimeApiSetupLines(node, runtimeApi));
   for (const k of spec.newKeys) {
     L.push(
       'IFS= read -r line || fail write "no key material for the new key"',
@@ -131,7 +150,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     } else {
       for (const f of spec.managed.files) assertSafeName(f);
       L.push(
-        `{ for f in ${spec.managed.files.join(' ')}; do base64 -w0 < "$f" && echo || exit 1; done; } > .stekctl-next || fail write "cannot compose $m in $d"`,
+        `( for f in ${spec.managed.files.join(' ')}; do base64 -w0 < "$f" && echo || exit 1; done ) > .stekctl-next || fail write "cannot compose $m in $d"`,
       );
     }
     L.push(
@@ -145,11 +164,14 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     );
   }
   if (spec.check) {
-    L.push(`out=$( ( ${node.check} ) 2>&1 9<&- ) || fail check "$out"`);
+    L.push(...checkLines(node, dump));
   }
   if (spec.reload) {
     const waitTenths = Math.max(1, Math.ceil(spec.generationWaitMs / 100));
+    if (runtimeApi) L.push(...runtimeApiLines(node, waitTenths));
     L.push(
+      'if [ "${stek_via:-}" != runtime-api ]; then',
+      ...pidFileLines(adapter, node, dump),
       'g0=$(gen)',
       'echo "RELOAD|$(date +%s%3N)"',
       `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
@@ -164,13 +186,13 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       '  say FAIL-not-taken "the server did not load the new configuration (no new generation of processes after the reload)"',
       '  say RESTORED yes; exit 0',
       'fi',
+      'fi',
     );
   }
   for (const f of spec.deleteFiles) L.push(`rm -f -- ${f}`);
-  L.push(
-    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
-    'say OK "generation:${changed:-none}"',
-  );
+  L.push('rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none');
+  if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
+  L.push(`say OK "generation:\${changed:-none}${runtimeApi ? ' $stek_rt' : ''}"`);
   return L.join('\n') + '\n';
 }
 
@@ -183,10 +205,15 @@ export function parseApplyOutput(
   let outcome: ApplyOutcome | undefined;
   let restored = false;
   let reloadAt: number | undefined;
+  let lockReleased = false;
   for (const line of stdout.split('\n')) {
     const bar = line.indexOf('|');
     if (bar < 0) continue;
     const tag = line.slice(0, bar);
+    if (tag === 'UNLOCK') {
+      lockReleased = line.slice(bar + 1) === 'ok';
+      continue;
+    }
     if (tag === 'RELOAD') {
       reloadAt = Number(line.slice(bar + 1)) || undefined;
       continue;
@@ -198,11 +225,13 @@ export function parseApplyOutput(
     );
     if (tag === 'OK') {
       const g = /generation:(\w+)/.exec(text)?.[1];
+      const runtimeApi = parseRuntimeDetail(text);
       outcome = {
         ok: true,
         generationChanged: g === 'yes' ? true : g === 'no' ? false : undefined,
         detail: text,
         reloadAt: undefined,
+        ...(runtimeApi ? { runtimeApi } : {}),
       };
     } else if (tag.startsWith('FAIL-')) {
       const step = tag.slice(5) as Exclude<ApplyOutcome, { ok: true }>['step'];
@@ -212,7 +241,7 @@ export function parseApplyOutput(
     }
   }
   if (outcome && !outcome.ok) return { ...outcome, restored };
-  if (outcome) return { ...outcome, reloadAt };
+  if (outcome) return { ...outcome, reloadAt, ...(lockReleased ? { lockReleased } : {}) };
   const why = stderr.trim().split('\n').slice(-2).join(' ') || `exit code ${code}`;
   return {
     ok: false,
@@ -220,4 +249,34 @@ export function parseApplyOutput(
     message: `the node-side command did not finish: ${why}`,
     restored: false,
   };
+}
+
+/**
+ * The config test. When the server's config dump is the same test (nginx -T for nginx -t), the
+ * dump is taken instead, into a private directory removed on exit, so that the pid file is read
+ * from it without dumping the config a second time.
+ */
+function checkLines(node: NodeSpec, dump: ConfigDump | undefined): string[] {
+  const plain = `out=$( ( ${node.check} ) 2>&1 9<&- ) || fail check "$out"`;
+  if (!dump?.isCheck) return [plain];
+  return [
+    'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
+    'if [ -n "$stek_t" ]; then',
+    `  trap 'rm -rf "$stek_t"' EXIT`,
+    `  out=$( ( ${dump.command} ) 2>&1 > "$stek_t/dump" 9<&- ) || fail check "$out"`,
+    `else ${plain}; fi`,
+  ];
+}
+
+/** Finds the pid file once, in this shell, so that the polls of gen() do not look for it again. */
+function pidFileLines(
+  adapter: ServerAdapter,
+  node: NodeSpec,
+  dump: ConfigDump | undefined,
+): string[] {
+  const pid = adapter.pidFileScript?.(node);
+  if (!pid || !dump) return [];
+  const taken = `stek_pf=$( ( ${pid} ) < "$stek_t/dump" 2>/dev/null )`;
+  const fresh = `stek_pf=$( ( ${dump.command} ) 2>/dev/null 9<&- | ( ${pid} ) 2>/dev/null )`;
+  return [`if [ -n "\${stek_t:-}" ] && [ -f "$stek_t/dump" ]; then ${taken}; else ${fresh}; fi`];
 }

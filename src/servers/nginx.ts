@@ -1,7 +1,8 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { childrenScript } from './process-children.js';
 import { directivePaths, fileRingEntries } from './ring-entries.js';
-import type { ServerAdapter } from './types.js';
+import type { ConfigDump, ServerAdapter } from './types.js';
 
 const directive = 'ssl_session_ticket_key';
 
@@ -13,15 +14,16 @@ export const nginxAdapter: ServerAdapter = {
   kind: 'nginx',
   keySizes: [48, 80],
   managedFileName: 'tickets.conf',
+  configDump: nginxDump,
   includeCheck(node) {
-    // `nginx -T` prints every file it read under a header; the managed file must be among them.
+    // The dump prints every file nginx read under a header; the managed file must be among them.
     const header = `# configuration file ${node.keyDir}/tickets.conf:`;
-    return `nginx -T -c ${quoteShell(node.config)} 2>/dev/null | grep -qxF ${quoteShell(header)}`;
+    return `grep -qxF ${quoteShell(header)}`;
   },
   foreignKeysScript(node) {
     const managed = `${node.keyDir}/tickets.conf`;
     return (
-      `nginx -T -c ${quoteShell(node.config)} 2>/dev/null | awk -v m=${quoteShell(managed)} ` +
+      `awk -v m=${quoteShell(managed)} ` +
       `'/^# configuration file /{f=$4; sub(/:$/,"",f); next} f!=m && $1=="${directive}" {p=$2; sub(/;$/,"",p); print p}'`
     );
   },
@@ -45,14 +47,45 @@ export const nginxAdapter: ServerAdapter = {
     const lines = keys.map((k) => `${directive} ${k.path};`);
     return { kind: 'text', text: `# managed by stekctl; do not edit\n${lines.join('\n')}\n` };
   },
-  generationScript(node) {
-    // The master keeps its pid across reloads; its workers are replaced when a config is taken.
-    return (
-      `[ -n "\${stek_pf:-}" ] || stek_pf=$(nginx -T -c ${quoteShell(node.config)} 2>/dev/null | awk '$1=="pid"{p=$2; sub(/;$/,"",p); print p; exit}'); ` +
-      `[ -n "$stek_pf" ] || stek_pf=/run/nginx.pid; stek_mp=$(cat "$stek_pf") && ps -o pid= --ppid "$stek_mp" | sort -n | tr -d ' ' | tr '\\n' ,`
-    );
+  pidFileScript() {
+    return `awk '$1=="pid"{p=$2; sub(/;$/,"",p); print p; exit}'`;
   },
-  lifetimeScript(node) {
-    return `nginx -T -c ${quoteShell(node.config)} 2>/dev/null | awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
+  generationScript() {
+    // The master keeps its pid across reloads; its workers are replaced when a config is taken.
+    return `[ -n "\${stek_pf:-}" ] || stek_pf=/run/nginx.pid\n${childrenScript()}`;
+  },
+  lifetimeScript() {
+    return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
   },
 };
+
+/** Where Debian's and nginx.org's packages keep the main config, which `nginx -t` then tests. */
+const packagedConfig = '/etc/nginx/nginx.conf';
+
+/**
+ * `nginx -T` runs the same config test as `nginx -t`, with the same exit status and messages on
+ * stderr, and then prints every config file it read (never the key or certificate files). When
+ * the node's check is `nginx -t` of the node's config (with or without -q and -c), the dump
+ * stands for the check; otherwise the check runs on its own and the dump reads the node's config.
+ */
+function nginxDump(node: NodeSpec): ConfigDump {
+  const words = node.check.trim().split(/\s+/);
+  const [bin, ...args] = words;
+  let test = false;
+  let quiet = false;
+  let config: string | undefined;
+  let plain = bin !== undefined && /^(?:\/[A-Za-z0-9._/-]*\/)?nginx$/.test(bin);
+  for (let i = 0; plain && i < args.length; i++) {
+    const a = args[i];
+    if (a === '-t' && !test) test = true;
+    else if (a === '-q' && !quiet) quiet = true;
+    else if (a === '-c' && config === undefined && args[i + 1] !== undefined) config = args[++i];
+    else plain = false;
+  }
+  const sameConfig = config === undefined ? node.config === packagedConfig : config === node.config;
+  if (bin && plain && test && sameConfig) {
+    const c = config === undefined ? '' : ` -c ${quoteShell(config)}`;
+    return { command: `${bin} -T${quiet ? ' -q' : ''}${c}`, isCheck: true };
+  }
+  return { command: `nginx -T -c ${quoteShell(node.config)}`, isCheck: false };
+}

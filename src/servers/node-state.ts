@@ -17,6 +17,15 @@ export async function readNodeState(
   const res = await session.exec(`sh -c ${quoteForSh(script)}`, {
     timeoutMs: opts.timeoutMs ?? 60_000,
   });
+  return stateFromReadOutput(adapter, node, res);
+}
+
+/** The state from what the read script printed (alone, or after other records such as LOCK|). */
+export function stateFromReadOutput(
+  adapter: ServerAdapter,
+  node: NodeSpec,
+  res: { stdout: string; stderr: string; code: number | null },
+): NodeState {
   const raw = parseReadOutput(res.stdout);
   if (!raw.complete) {
     const why = res.stderr.trim().split('\n').slice(-3).join(' ') || `exit code ${res.code}`;

@@ -16,16 +16,16 @@ export function buildReadScript(
   const directive = referenceDirective(adapter);
   const lines = [
     'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin"',
-    'keyname() { head -c 16 | od -An -tx1 -v | tr -d " \\n"; }',
+    keynameFunction,
     `d=${d}`,
     'echo "BEGIN|1"',
     'if [ -d "$d" ]; then',
     '  echo "D|$(stat -c "%a|%U" "$d")"',
     '  for f in "$d"/* "$d"/.[!.]*; do',
     '    [ -f "$f" ] || continue',
-    '    s=$(stat -c %s "$f"); id=-',
-    '    case "$s" in 48|80) id=$(keyname < "$f");; esac',
-    '    echo "F|${f##*/}|$s|$(stat -c "%a|%U|%Y" "$f")|$id"',
+    '    st=$(stat -c "%s|%a|%U|%Y" "$f"); id=-',
+    '    case "${st%%|*}" in 48|80) id=$(keyname < "$f");; esac',
+    '    echo "F|${f##*/}|$st|$id"',
     '  done',
     'else echo "D|missing"; fi',
     'if [ -f "$d/tickets.conf" ]; then echo "C|$(base64 -w0 < "$d/tickets.conf")"; fi',
@@ -36,7 +36,7 @@ export function buildReadScript(
     lines.push(
       'if [ -f "$d/tickets.conf" ]; then',
       `  sed -n 's/^[[:space:]]*${directive}[[:space:]]\\{1,\\}"\\{0,1\\}\\([^";[:space:]]*\\).*/\\1/p' "$d/tickets.conf" | while IFS= read -r p; do`,
-      '    if [ -f "$p" ]; then s=$(stat -c %s "$p"); echo "R|$p|$s|$(stat -c %a "$p")|$(keyname < "$p")"; else echo "R|$p|missing"; fi',
+      '    if [ -f "$p" ]; then echo "R|$p|$(stat -c "%s|%a" "$p")|$(keyname < "$p")"; else echo "R|$p|missing"; fi',
       '  done',
       'fi',
     );
@@ -52,23 +52,63 @@ export function buildReadScript(
       'fi',
     );
   }
-  // The include is read from the server's own config dump (nginx -T, apache2 DUMP_INCLUDES),
-  // which fails whenever the config test does, e.g. while a key file the ring names is gone:
-  // "not included" is only said when the config test passes; otherwise the include is unknown.
-  lines.push(
-    `if ( ${adapter.includeCheck(node)} ) >/dev/null 2>&1; then echo "I|yes"; ` +
-      `elif ( ${node.check} ) >/dev/null 2>&1; then echo "I|no"; fi`,
-    `( ${adapter.foreignKeysScript(node)} ) 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
-    `echo "T|$( ( ${adapter.lifetimeScript(node)} ) 2>/dev/null | head -n 1 | tr -cd 'A-Za-z0-9')"`,
-  );
-  if (opts.runCheck) {
-    lines.push(
-      `out=$( ( ${node.check} ) 2>&1 ); rc=$?`,
-      'echo "X|$rc|$(printf %s "$out" | tail -c 2000 | base64 -w0)"',
-    );
-  }
+  lines.push(...serverRecords(adapter, node, opts.runCheck));
   lines.push('echo "END|1"');
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Prints a key file's 16-byte name in hex, from stdin: od reads those 16 bytes and no more, and
+ * the shell joins its words (one process per key instead of three).
+ */
+const keynameFunction =
+  'keyname() { stek_i=; for stek_b in $(od -An -tx1 -N16 -v); do stek_i=$stek_i$stek_b; done; echo "$stek_i"; }';
+
+/**
+ * The records that ask the server itself: include (I), foreign keys (N), lifetime (T) and the
+ * config test (X). The config dump is taken once, into a private directory removed on exit, and
+ * fed to every snippet; when it is the config test too (nginx -T), its status and stderr are the
+ * check's. The include is read from the dump, which fails whenever the config test does (e.g.
+ * while a key file the ring names is gone): "not included" is only said when the config test
+ * passes; otherwise the include is unknown.
+ */
+function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean): string[] {
+  const dump = adapter.configDump?.(node);
+  const lines: string[] = [];
+  let fromDump = (snippet: string): string => `( ${snippet} )`;
+  let check = `stek_co=$( ( ${node.check} ) 2>&1 ); stek_cr=$?`;
+  if (dump) {
+    lines.push(
+      'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
+      'if [ -n "$stek_t" ]; then',
+      `  trap 'rm -rf "$stek_t"' EXIT; trap 'exit 1' HUP INT TERM`,
+      `  ( ${dump.command} ) > "$stek_t/dump" 2> "$stek_t/err"; stek_dr=$?`,
+      'fi',
+    );
+    // Without a private directory (a full /tmp) every snippet takes the dump itself, as it must
+    // not read a missing dump as an empty config.
+    fromDump = (snippet) =>
+      `if [ -n "$stek_t" ]; then { ${snippet}; } < "$stek_t/dump"; ` +
+      `else ( ${dump.command} ) 2>/dev/null | ( ${snippet} ); fi`;
+    if (dump.isCheck) {
+      check = `if [ -n "$stek_t" ]; then stek_cr=$stek_dr; stek_co=$(cat "$stek_t/err"); else ${check}; fi`;
+    }
+  }
+  // The check runs at most once, in this shell (not a subshell), whichever record needs it first.
+  lines.push(`stek_check() { [ -n "\${stek_cr:-}" ] && return 0; ${check}; }`);
+  lines.push(
+    `if ${fromDump(adapter.includeCheck(node))} >/dev/null 2>&1; then echo "I|yes"; ` +
+      `else stek_check; [ "$stek_cr" != 0 ] || echo "I|no"; fi`,
+    `${fromDump(adapter.foreignKeysScript(node))} 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
+    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | head -n 1 | tr -cd 'A-Za-z0-9')"`,
+  );
+  if (runCheck) {
+    lines.push(
+      'stek_check',
+      'echo "X|$stek_cr|$(printf %s "$stek_co" | tail -c 2000 | base64 -w0)"',
+    );
+  }
+  return lines;
 }
 
 function referenceDirective(adapter: ServerAdapter): string | undefined {

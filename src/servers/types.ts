@@ -75,9 +75,16 @@ export interface ServerAdapter {
   keySizes: readonly (48 | 80)[];
   /** Name of the file inside keyDir that the server config includes. */
   managedFileName: string;
-  /** Shell snippet that exits 0 when the server's config includes the managed file. */
+  /**
+   * The server's config dump, when it has one (nginx -T, Apache's DUMP_INCLUDES). A node-side
+   * command takes it once and feeds it on stdin to includeCheck, foreignKeysScript, lifetimeScript
+   * and pidFileScript, instead of each of them dumping the config again. Undefined: those
+   * snippets read what they need themselves (stdin is then empty).
+   */
+  configDump?(node: NodeSpec): ConfigDump | undefined;
+  /** Shell snippet that exits 0 when the server's config includes the managed file (dump on stdin). */
   includeCheck(node: NodeSpec): string;
-  /** Shell snippet that prints the paths of ticket-key directives outside the managed file. */
+  /** Shell snippet printing the paths of ticket-key directives outside the managed file (dump on stdin). */
   foreignKeysScript(node: NodeSpec): string;
   /** Builds the ring from the raw records the read script printed. */
   deriveRing(raw: RawNodeState, node: NodeSpec, nowSeconds: number): RingEntry[];
@@ -92,10 +99,29 @@ export interface ServerAdapter {
   decryptOnly: boolean;
   /** The managed file for a ring; `staged` is a decrypt-only key that is about to become primary. */
   renderManaged(node: NodeSpec, ring: PlacedRing | undefined): ManagedContent;
-  /** Shell snippet printing a token that changes when the server starts serving a new config. */
+  /**
+   * Shell snippet printing the server's pid file (reads the config dump on stdin). The
+   * transaction runs it once and keeps the answer in `stek_pf` for generationScript.
+   */
+  pidFileScript?(node: NodeSpec): string;
+  /**
+   * Shell snippet printing a token that changes when the server starts serving a new config.
+   * Runs in a subshell at every poll: it must be cheap, and finds the pid file in `stek_pf`.
+   */
   generationScript(node: NodeSpec): string;
-  /** Shell snippet printing the server's ticket lifetime in seconds, if it can be told. */
+  /** Shell snippet printing the server's ticket lifetime, if it can be told (dump on stdin). */
   lifetimeScript(node: NodeSpec): string;
+}
+
+/** How a node-side command takes a server's config dump once for several snippets. */
+export interface ConfigDump {
+  /** Prints the dump on stdout; what goes to stderr is discarded unless `isCheck`. */
+  command: string;
+  /**
+   * Whether `command` is the node's config test itself, with the same exit status and the same
+   * stderr (nginx -T for nginx -t), so that the check need not run a second time.
+   */
+  isCheck: boolean;
 }
 
 /** A ring placed on one node: key files by absolute path, encrypting key first. */

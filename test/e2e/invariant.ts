@@ -226,3 +226,15 @@ export async function assertRingsAsBefore(
   expect(Object.fromEntries(now.encrypting)).toEqual(Object.fromEntries(before.encrypting));
   return now;
 }
+
+/** Every ticket resumes on every node: the promise a shared ring keeps to clients. */
+export async function expectTicketsResumeEverywhere(
+  tickets: TicketSample[],
+  nodes: FleetNode[],
+): Promise<void> {
+  for (const t of tickets)
+    for (const n of nodes)
+      expect((await offerTicket(targetOf(n), t.version, t)).reused, `${t.node} -> ${n.name}`).toBe(
+        true,
+      );
+}

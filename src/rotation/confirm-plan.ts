@@ -1,0 +1,75 @@
+import type { ServerKind } from '../inventory/types.js';
+import { canReuseTickets, shortestTicketLifetimeMs, type TicketSample } from '../probe/index.js';
+import type { PhaseApplyResult } from './apply-phase.js';
+import type { PreflightResult } from './preflight.js';
+import type { PlanPhase, RotationPlan } from './types.js';
+
+/**
+ * Servers whose previous generation keeps taking connections for a while after the new one
+ * runs, however the transaction saw the change: Apache's graceful restart lets the old
+ * children finish (and accept) connections until each notices it must exit.
+ */
+const lingeringGenerations: ReadonlySet<ServerKind> = new Set<ServerKind>(['apache']);
+
+/** What the reload confirmation after `phase` asks of each node (see confirmKeyEverywhere). */
+export interface ConfirmationNeeds {
+  confirmations: Map<string, number>;
+  reloadedAt: Map<string, number>;
+}
+
+/**
+ * One ticket under the expected key confirms a node whose transaction saw a new generation of
+ * server processes (generationChanged), on a server whose old generation stops answering soon
+ * after: the ticket then names a key of the configuration the new generation loaded, and its
+ * first probe waits out the old generation's last moments (reloadedAt + the confirmation's
+ * interval, which covers nginx's 100 ms overlap of old and new workers). A node that did not
+ * reload has no old generation to outlast: one ticket suffices too. Two in a row stay where the
+ * change was not seen (unknown generation: Node.js pools, a missing pid file) and on Apache.
+ * Keys set through HAProxy's runtime API count as seen.
+ */
+export function confirmationNeeds(
+  phase: PlanPhase,
+  applied: PhaseApplyResult,
+  server: ServerKind,
+): ConfirmationNeeds {
+  const needs: ConfirmationNeeds = { confirmations: new Map(), reloadedAt: new Map() };
+  for (const step of phase.steps) {
+    const name = step.node.name;
+    if (!step.reload) {
+      needs.confirmations.set(name, 1);
+      continue;
+    }
+    const outcome = applied.outcomes.get(step.node);
+    const finished = applied.finishedAt.get(step.node);
+    // Keys set through HAProxy's runtime API are in the running process when the transaction
+    // has read them back: there is no other generation that could still answer.
+    const viaSocket = outcome?.ok === true && outcome.runtimeApi?.via === 'runtime-api';
+    const seen = viaSocket || (outcome?.ok === true && outcome.generationChanged === true);
+    if (seen && finished !== undefined && !lingeringGenerations.has(server)) {
+      needs.confirmations.set(name, 1);
+      needs.reloadedAt.set(name, finished);
+    } else {
+      needs.confirmations.set(name, 2);
+    }
+  }
+  return needs;
+}
+
+/**
+ * The tickets of the last reload confirmation when they may stand in for new ones: they were
+ * issued under the key the confirmation expected, by the generation that serves now (no reload
+ * since), and will still be well within their lifetime (half of the shortest one the nodes
+ * configure or announce) when last checked, `untilCheckedMs` from now. Otherwise undefined:
+ * take fresh tickets.
+ */
+export function reusableTickets(
+  tickets: TicketSample[] | undefined,
+  plan: RotationPlan,
+  pre: PreflightResult,
+  untilCheckedMs: number,
+): TicketSample[] | undefined {
+  if (!tickets) return undefined;
+  const configured = plan.pool.nodes.map((n) => pre.states.get(n)?.ticketLifetime);
+  const lifetime = shortestTicketLifetimeMs(configured, tickets);
+  return canReuseTickets(tickets, lifetime, untilCheckedMs) ? tickets : undefined;
+}

@@ -1,0 +1,107 @@
+import type { TlsVersion } from '../inventory/types.js';
+import {
+  checkTicketsRejected,
+  checkTicketsResume,
+  probePool,
+  type TicketSample,
+  type TicketSet,
+  type ProbeTarget,
+} from '../probe/index.js';
+import { adapterFor } from '../servers/index.js';
+import { ringIds } from './placement.js';
+import type { PoolRunOptions, PoolRunResult } from './run-types.js';
+import type { PlanPhase, RotationPlan } from './types.js';
+
+/**
+ * After a promotion (or switch): the pool's full verification, then the tickets taken before
+ * the phase offered again. `fresh` are the confirmation's tickets under the new key, which stand
+ * in for the verification's own (see probePool's `tickets`).
+ */
+export async function verifyAfter(
+  phase: PlanPhase,
+  plan: RotationPlan,
+  taken: { tickets: TicketSet | undefined; fresh: TicketSample[] | undefined },
+  targets: ProbeTarget[],
+  versions: TlsVersion[],
+  result: PoolRunResult,
+  opts: PoolRunOptions,
+): Promise<boolean> {
+  const first = plan.pool.nodes[0];
+  const ringKeyIds = [...new Set(phase.steps.flatMap((s) => ringIds(s.ring)))];
+  opts.emit({ type: 'phase-start', pool: plan.pool.name, phase: 'verify', nodes: targets.length });
+  const t0 = Date.now();
+  const tickets = taken.tickets;
+  result.verification = await probePool(plan.pool.name, targets, {
+    ...(taken.fresh ? { tickets: taken.fresh } : {}),
+    versions,
+    matrixMax: first?.probe.matrixMax ?? 8,
+    concurrency: opts.concurrency,
+    prober: opts.prober,
+    deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
+    expectedKeyId: plan.keyId,
+    ringKeyIds,
+  });
+  let ok = result.verification.ok && result.verification.encryptingKeyIds.length === 1;
+  // Tickets under a key the pool keeps must still resume. A drifted node's own key is not on
+  // its peers, so it cannot be kept: its tickets fall back to a full handshake, as they already
+  // did on every other node.
+  const decryptOnly = adapterFor(plan.pool.server).decryptOnly;
+  const samples = tickets?.samples ?? [];
+  const everywhere = phase.steps
+    .map((s) => new Set(ringIds(s.ring)))
+    .reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
+  const kept = samples.filter((s) => s.keyId !== undefined && everywhere.has(s.keyId));
+  if (decryptOnly && samples.length > kept.length) {
+    result.notes.push(
+      `${samples.length - kept.length} ticket(s) taken before the promotion were under keys not shared by every node (drift); they fall back to a full handshake`,
+    );
+  }
+  const toCheck = decryptOnly ? kept : samples;
+  if (toCheck.length > 0) {
+    const check = await checkTicketsResume(toCheck, targets, {
+      concurrency: opts.concurrency,
+      prober: opts.prober,
+      matrixMax: first?.probe.matrixMax ?? 8,
+    });
+    if (decryptOnly) {
+      result.ticketChecks.push({
+        name: 'tickets-before-promotion-resume',
+        ok: check.ok,
+        problems: check.problems,
+      });
+      ok &&= check.ok;
+    } else {
+      // Without a decrypt-only slot these tickets cannot survive the switch: measure, do not fail.
+      const lost = check.offers.filter((o) => !o.reused).length;
+      result.switchLoss = { offered: check.offers.length, lost };
+    }
+  }
+  opts.emit({ type: 'phase-end', pool: plan.pool.name, phase: 'verify', ok, ms: Date.now() - t0 });
+  return ok;
+}
+
+/** After a retire that dropped the key tickets were taken under: those tickets must not resume. */
+export async function checkRetired(
+  plan: RotationPlan,
+  tickets: TicketSet | undefined,
+  targets: ProbeTarget[],
+  result: PoolRunResult,
+  opts: PoolRunOptions,
+): Promise<void> {
+  const retire = plan.phases.find((p) => p.name === 'retire');
+  if (!retire || !tickets || tickets.samples.length === 0) return;
+  const old = new Set(tickets.samples.map((s) => s.keyId));
+  const stillHeld = retire.steps.some((s) => ringIds(s.ring).some((id) => old.has(id)));
+  if (stillHeld) return;
+  const check = await checkTicketsRejected(tickets.samples, targets, {
+    concurrency: opts.concurrency,
+    prober: opts.prober,
+  });
+  result.ticketChecks.push({
+    name: 'retired-key-rejected',
+    ok: check.ok,
+    problems: check.problems,
+  });
+  if (!check.ok)
+    result.warnings.push(`a retired key still resumes tickets: ${check.problems.join('; ')}`);
+}
