@@ -93,5 +93,23 @@ describe('confirmationNeeds', () => {
       'haproxy',
     );
     expect([...needs.confirmations.values()]).toEqual([1, 2, 1, 1]);
+    expect([...needs.reloadedAt.keys()]).toEqual(['c']);
+  });
+
+  it('asks one ticket and no wait of a node whose old generation was seen to stop', () => {
+    const stopped: ApplyOutcome = {
+      ok: true,
+      generationChanged: true,
+      oldGenerationStopped: true,
+      detail: '',
+      reloadAt: undefined,
+    };
+    const needs = confirmationNeeds(
+      phaseOf([true, true, true, true]),
+      appliedOf([stopped, ok(true), stopped, ok(undefined)]),
+      'nginx',
+    );
+    expect([...needs.confirmations.values()]).toEqual([1, 1, 1, 2]);
+    expect([...needs.reloadedAt.keys()]).toEqual(['b']);
   });
 });

@@ -25,7 +25,8 @@ export interface ConfirmationNeeds {
  * interval, which covers nginx's 100 ms overlap of old and new workers). A node that did not
  * reload has no old generation to outlast: one ticket suffices too. Two in a row stay where the
  * change was not seen (unknown generation: Node.js pools, a missing pid file) and on Apache.
- * Keys set through HAProxy's runtime API count as seen.
+ * A node that saw its old generation stop accepting (nginx), or took the keys through HAProxy's
+ * runtime API, needs one ticket and no wait.
  */
 export function confirmationNeeds(
   phase: PlanPhase,
@@ -44,7 +45,13 @@ export function confirmationNeeds(
     // Keys set through HAProxy's runtime API are in the running process when the transaction
     // has read them back: there is no other generation that could still answer.
     const viaSocket = outcome?.ok === true && outcome.runtimeApi?.via === 'runtime-api';
-    const seen = viaSocket || (outcome?.ok === true && outcome.generationChanged === true);
+    // The node saw its old generation stop accepting: nothing is left to wait out.
+    const stopped = outcome?.ok === true && outcome.oldGenerationStopped === true;
+    if (viaSocket || stopped) {
+      needs.confirmations.set(name, 1);
+      continue;
+    }
+    const seen = outcome?.ok === true && outcome.generationChanged === true;
     if (seen && finished !== undefined && !lingeringGenerations.has(server)) {
       needs.confirmations.set(name, 1);
       needs.reloadedAt.set(name, finished);

@@ -43,6 +43,8 @@ export type ApplyOutcome =
   | {
       ok: true;
       generationChanged: boolean | undefined;
+      /** The old generation no longer accepts connections (ServerAdapter.drainedScript). */
+      oldGenerationStopped?: boolean;
       detail: string;
       /** HAProxy with runtimeApi: whether the keys went in through the stats socket or a reload. */
       runtimeApi?: RuntimeApiResult;
@@ -186,13 +188,16 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       '  say FAIL-not-taken "the server did not load the new configuration (no new generation of processes after the reload)"',
       '  say RESTORED yes; exit 0',
       'fi',
+      ...drainLines(adapter, node),
       'fi',
     );
   }
   for (const f of spec.deleteFiles) L.push(`rm -f -- ${f}`);
   L.push('rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none');
   if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
-  L.push(`say OK "generation:\${changed:-none}${runtimeApi ? ' $stek_rt' : ''}"`);
+  L.push(
+    `say OK "generation:\${changed:-none} drained:\${drained:-unknown}${runtimeApi ? ' $stek_rt' : ''}"`,
+  );
   return L.join('\n') + '\n';
 }
 
@@ -225,10 +230,12 @@ export function parseApplyOutput(
     );
     if (tag === 'OK') {
       const g = /generation:(\w+)/.exec(text)?.[1];
+      const drained = /drained:(\w+)/.exec(text)?.[1];
       const runtimeApi = parseRuntimeDetail(text);
       outcome = {
         ok: true,
         generationChanged: g === 'yes' ? true : g === 'no' ? false : undefined,
+        ...(drained === 'yes' ? { oldGenerationStopped: true } : {}),
         detail: text,
         reloadAt: undefined,
         ...(runtimeApi ? { runtimeApi } : {}),
@@ -279,4 +286,23 @@ function pidFileLines(
   const taken = `stek_pf=$( ( ${pid} ) < "$stek_t/dump" 2>/dev/null )`;
   const fresh = `stek_pf=$( ( ${dump.command} ) 2>/dev/null 9<&- | ( ${pid} ) 2>/dev/null )`;
   return [`if [ -n "\${stek_t:-}" ] && [ -f "$stek_t/dump" ]; then ${taken}; else ${fresh}; fi`];
+}
+
+/**
+ * After a reload that showed a new generation: waits (briefly) until no process of the old one
+ * still accepts connections, where the server lets that be seen. Without this, the handshakes
+ * that confirm the reload have to leave the old generation time to stop (nginx keeps its old
+ * workers accepting for about 100 ms after the new ones start).
+ */
+function drainLines(adapter: ServerAdapter, node: NodeSpec): string[] {
+  const drainedScript = adapter.drainedScript?.(node);
+  if (!drainedScript) return [];
+  return [
+    `drained_now() { ${drainedScript}
+}`,
+    'if [ "$changed" = yes ]; then',
+    '  drained=no; i=0',
+    '  while [ $i -lt 50 ]; do if drained_now 2>/dev/null; then drained=yes; break; fi; sleep 0.02; i=$((i+1)); done',
+    'fi',
+  ];
 }

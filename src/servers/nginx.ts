@@ -54,6 +54,19 @@ export const nginxAdapter: ServerAdapter = {
     // The master keeps its pid across reloads; its workers are replaced when a config is taken.
     return `[ -n "\${stek_pf:-}" ] || stek_pf=/run/nginx.pid\n${childrenScript()}`;
   },
+  drainedScript() {
+    // The master tells the old workers to quit about 100 ms after the new ones start; a worker
+    // sets its title to "worker process is shutting down" as it closes its listening sockets.
+    return [
+      'stek_busy=',
+      'for stek_o in $g0; do',
+      // No newline ends a cmdline: read returns 1 at EOF but keeps what it read.
+      '  stek_t=; read -r stek_t < "/proc/$stek_o/cmdline"',
+      '  case "$stek_t" in *"worker process is shutting down"*) ;; *"worker process"*) stek_busy=1;; esac',
+      'done',
+      '[ -z "$stek_busy" ]',
+    ].join('\n');
+  },
   lifetimeScript() {
     return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
   },

@@ -109,6 +109,12 @@ export interface ServerAdapter {
    * Runs in a subshell at every poll: it must be cheap, and finds the pid file in `stek_pf`.
    */
   generationScript(node: NodeSpec): string;
+  /**
+   * Shell snippet that exits 0 once no process of the old generation (`$g0`, what
+   * generationScript printed before the reload) accepts connections any more. Servers whose
+   * old processes cannot be told apart from the new ones leave it out.
+   */
+  drainedScript?(node: NodeSpec): string;
   /** Shell snippet printing the server's ticket lifetime, if it can be told (dump on stdin). */
   lifetimeScript(node: NodeSpec): string;
 }
