@@ -81,6 +81,8 @@ export function statusDocument(inventory: Inventory, reports: PoolReport[], ok: 
           keyId: f.keyId,
         })),
         problems: n.state?.problems,
+        // HAProxy with runtimeApi: the key ids the running process holds, in file order.
+        ...(n.state?.runtimeKeys ? { runtimeKeys: n.state.runtimeKeys } : {}),
         lastRotation: n.state?.manifest?.lastRotation,
         pending: n.state?.manifest?.pending,
       })),

@@ -154,3 +154,19 @@ export function runtimeApiLines(node: NodeSpec, waitTenths: number): string[] {
     'fi',
   ];
 }
+
+/**
+ * For the read script: a `KR|ok|<ids>` record with the key ids in the running process, in file
+ * order, or `KR|unreadable`. Needs the read script's `keyname`; key bytes stay on the node.
+ */
+export function runtimeKeysRecordLines(node: NodeSpec, socket: string): string[] {
+  const sock = quoteShell(socket);
+  const ref = quoteShell(runtimeKeysRef(node));
+  return [
+    `if command -v socat >/dev/null 2>&1 && [ -S ${sock} ]; then`,
+    `  stek_rk=$(printf "show tls-keys %s\\n" ${ref} | socat -t 5 - UNIX-CONNECT:${sock} 2>/dev/null | ` +
+      `awk '$1 ~ /^[0-9]+\\.[0-9]+$/ {print $2}' | while IFS= read -r stek_l; do printf %s "$stek_l" | base64 -d 2>/dev/null | keyname; done)`,
+    '  if [ -n "$stek_rk" ]; then echo "KR|ok|$(echo $stek_rk)"; else echo "KR|unreadable"; fi',
+    'else echo "KR|unreadable"; fi',
+  ];
+}

@@ -64,6 +64,8 @@ export function interpretState(
     problems.push(`the server config names ticket key ${p} outside ${managedPath}`);
   if (raw.check && !raw.check.ok)
     problems.push(`config test failed: ${lastLine(raw.check.output)}`);
+  const memoryProblem = runtimeKeysProblem(node, raw);
+  if (memoryProblem) problems.push(memoryProblem);
   return {
     keyDir: { exists: raw.dir.exists, mode: raw.dir.mode, owner: raw.dir.owner },
     managedFile: { path: managedPath, exists: managed !== undefined, mode: managed?.mode },
@@ -74,8 +76,24 @@ export function interpretState(
     foreignKeys: raw.foreignKeys,
     check: raw.check,
     ticketLifetime: raw.ticketLifetime,
+    ...(raw.runtimeKeys ? { runtimeKeys: raw.runtimeKeys } : {}),
     problems,
   };
+}
+
+/**
+ * HAProxy with runtimeApi: the running process must hold the keys of the file's last three
+ * lines, or what the ring says is not what the node does (someone set keys by hand, or edited
+ * the file without a reload).
+ */
+function runtimeKeysProblem(node: NodeSpec, raw: RawNodeState): string | undefined {
+  if (!raw.runtimeKeys) return undefined;
+  if (raw.runtimeKeys === 'unreadable')
+    return `cannot read HAProxy's keys in memory through ${node.runtimeApi ?? 'the stats socket'} (socat installed? stats socket ... level admin?)`;
+  const file = (raw.keyLines ?? []).slice(-3).map((l) => l.keyId ?? '?');
+  if (raw.runtimeKeys.join() === file.join()) return undefined;
+  const short = (ids: string[]): string => ids.map((id) => id.slice(0, 12)).join(', ');
+  return `HAProxy's keys in memory [${short(raw.runtimeKeys)}] differ from the last three lines of ${node.keyDir}/tickets.keys [${short(file)}]; a reload loads the file`;
 }
 
 function lastLine(text: string): string {

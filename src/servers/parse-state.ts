@@ -54,6 +54,9 @@ export function parseReadOutput(stdout: string): RawNodeState {
         raw.keyLinesMode = f[1];
         raw.keyLines ??= [];
         break;
+      case 'KR':
+        raw.runtimeKeys = f[1] === 'ok' ? (f[2] ?? '').split(' ').filter(isKeyId) : 'unreadable';
+        break;
       case 'K':
         raw.keyLines ??= [];
         raw.keyLines.push({ size: Number(f[1]), keyId: keyIdField(f[2]) });
@@ -97,4 +100,8 @@ function keyIdField(s: string | undefined): string | undefined {
 
 function decode(s: string | undefined): string | undefined {
   return s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8');
+}
+
+function isKeyId(text: string): boolean {
+  return /^[0-9a-f]{32}$/.test(text);
 }

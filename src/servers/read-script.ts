@@ -1,5 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { runtimeKeysRecordLines } from './haproxy-runtime.js';
 import type { ServerAdapter } from './types.js';
 
 /**
@@ -52,6 +53,8 @@ export function buildReadScript(
       'fi',
     );
   }
+  if (adapter.kind === 'haproxy' && node.runtimeApi)
+    lines.push(...runtimeKeysRecordLines(node, node.runtimeApi));
   lines.push(...serverRecords(adapter, node, opts.runCheck));
   lines.push('echo "END|1"');
   return lines.join('\n') + '\n';

@@ -66,6 +66,8 @@ export interface NodeState {
   foreignKeys: string[];
   check: { ok: boolean; output: string } | undefined;
   ticketLifetime: string | undefined;
+  /** HAProxy with runtimeApi: key ids in the running process, in file order (show tls-keys). */
+  runtimeKeys?: string[] | 'unreadable';
   problems: string[];
 }
 
@@ -162,5 +164,7 @@ export interface RawNodeState {
   check: { ok: boolean; output: string } | undefined;
   /** The server's ticket lifetime as configured (e.g. "5m", "300"), when it could be read. */
   ticketLifetime: string | undefined;
+  /** HAProxy with runtimeApi: what `show tls-keys` says, as key ids in file order. */
+  runtimeKeys?: string[] | 'unreadable';
   complete: boolean;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,5 +163,29 @@ describe('stekctl rotate through HAProxy runtime API', () => {
     expect(again.code, again.stderr).toBe(0);
     await expectMemoryEqualsFile();
     await assertInvariant(fleet, 'lb');
+  });
+
+  it('status compares the keys in memory with the file and names a node where they differ', async () => {
+    const ok = await runCli(['status', '-i', inventory, '--json']);
+    expect(ok.code, ok.stdout + ok.stderr).toBe(0);
+    const doc = JSON.parse(ok.stdout) as { pools: { nodes: { runtimeKeys?: string[] }[] }[] };
+    for (const [i, n] of nodes.entries())
+      expect(doc.pools[0]!.nodes[i]!.runtimeKeys).toEqual(await fileIds(n));
+    // Someone sets a key by hand: the running process no longer holds what the file says.
+    const odd = nodes[1]!;
+    const stray = randomBytes(80).toString('base64');
+    const set = await odd.sh(
+      `printf 'set ssl tls-key %s %s\\n' ${odd.keyDir}/tickets.keys ${stray} | socat - UNIX-CONNECT:${odd.adminSocket}`,
+    );
+    expect(set.code, set.stderr).toBe(0);
+    const bad = await runCli(['status', '-i', inventory]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(
+      new RegExp(`${odd.host}.*keys in memory .* differ from the last three lines`),
+    );
+    expect(bad.stdout).not.toContain(stray);
+    await odd.reloadServer();
+    const back = await runCli(['status', '-i', inventory]);
+    expect(back.code, back.stdout).toBe(0);
   });
 });
