@@ -131,6 +131,11 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
       out.push(
         `  verify: ${v.summary.resumed}/${v.summary.probes} resumptions across the pool, ${v.ok ? 'ok' : 'FAILED'}`,
       );
+    const rv = r.rollbackVerification;
+    if (rv)
+      out.push(
+        `  verify after the rollback: ${rv.summary.resumed}/${rv.summary.probes} resumptions across the pool, ${rv.ok ? 'ok' : 'FAILED'}`,
+      );
     for (const c of r.ticketChecks)
       out.push(`  ${c.name}: ${c.ok ? 'ok' : `FAILED: ${c.problems.join('; ')}`}`);
     out.push(...runtimeApiLines(r));

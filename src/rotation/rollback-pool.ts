@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { NodeSpec, TlsVersion } from '../inventory/types.js';
-import { confirmKeyEverywhere, toProbeTarget } from '../probe/index.js';
+import { confirmKeyEverywhere, probePool, toProbeTarget } from '../probe/index.js';
 import { openSession } from '../remote/ssh-session.js';
 import { adapterFor } from '../servers/index.js';
 import { readNodeState } from '../servers/node-state.js';
@@ -90,7 +90,43 @@ export async function rollbackPool(
   }));
   result.outcome = notBack.length === 0 ? 'rolled-back' : 'not-restored';
   result.exitCode = notBack.length === 0 ? 1 : 3;
+  if (result.outcome === 'rolled-back') await verifyRestored(plan, result, opts);
   return result;
+}
+
+/**
+ * After a complete rollback, the same proof as after a rotation: every node resumes every other
+ * node's fresh tickets, in each TLS version, under the ring the pool had before the run. Only
+ * where the pool shared one ring before the run; a pool that was drifted already would fail it
+ * for reasons the rollback did not cause.
+ */
+async function verifyRestored(
+  plan: RotationPlan,
+  result: PoolRunResult,
+  opts: PoolRunOptions,
+): Promise<void> {
+  const rings = new Set([...plan.before.values()].map((ids) => ids.join()));
+  const [ring] = [...plan.before.values()];
+  if (rings.size !== 1 || !ring || ring.length === 0) return;
+  const first = plan.pool.nodes[0];
+  const versions: TlsVersion[] = first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
+  result.rollbackVerification = await probePool(
+    plan.pool.name,
+    plan.pool.nodes.map(toProbeTarget),
+    {
+      versions,
+      matrixMax: first?.probe.matrixMax ?? 8,
+      concurrency: opts.concurrency,
+      prober: opts.prober,
+      deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
+      expectedKeyId: ring[0],
+      ringKeyIds: ring,
+    },
+  );
+  if (!result.rollbackVerification.ok)
+    result.warnings.push(
+      `after the rollback, resumption across the pool failed: ${result.rollbackVerification.summary.resumed}/${result.rollbackVerification.summary.probes} probes resumed`,
+    );
 }
 
 function differs(state: NodeState | undefined, before: string[] | undefined): boolean {

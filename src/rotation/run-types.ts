@@ -62,6 +62,8 @@ export interface PoolRunResult {
   exitCode: 0 | 1 | 3;
   phases: PhaseRecord[];
   verification: PoolProbeReport | undefined;
+  /** After a complete rollback: the pool's resumption matrix under the restored ring. */
+  rollbackVerification?: PoolProbeReport;
   /** Where the probes ran: from here, or on a pool node over SSH (`probe.via`). */
   via?: 'direct' | 'ssh';
   /** With `via: ssh`, the node that ran the handshakes. */

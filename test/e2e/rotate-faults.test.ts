@@ -47,6 +47,7 @@ interface RotateDoc {
     outcome: string;
     error: string | undefined;
     needsPerson: { node: string; reason: string }[];
+    rollbackVerification?: { ok: boolean; encryptingKeyIds: string[] };
   }[];
 }
 
@@ -95,6 +96,12 @@ async function expectRestored(before: InvariantReport, doc: RotateDoc): Promise<
     const newKey = doc.pools[0]?.keyId;
     if (newKey) expect(files, n.name).not.toContain(`${newKey}.key`);
   }
+  // The rollback proves it the way a rotation does: every node resumes every other's tickets.
+  const encrypting = [...before.rings.values()][0]?.[0];
+  expect(doc.pools[0]?.rollbackVerification).toMatchObject({
+    ok: true,
+    encryptingKeyIds: [encrypting],
+  });
 }
 
 /** The next ordinary run completes and keeps the invariant. */
