@@ -194,6 +194,11 @@ export function fatalProblems(node: NodeSpec, state: NodeState): string[] {
       `the server config names ticket key ${p} outside ${state.managedFile.path}; move that line into it so that stekctl adopts the key`,
     );
   }
+  if (state.runtimeKeys === 'unreadable') {
+    out.push(
+      `runtimeApi is set but HAProxy's keys cannot be read through ${node.runtimeApi ?? 'the stats socket'} (socat installed? \`stats socket ... level admin\` in ${node.config}?)`,
+    );
+  }
   const repairable = state.ring.some((e) => e.problem !== undefined);
   if (state.check && !state.check.ok && !repairable) {
     out.push(`config test \`${node.check}\` fails: ${lastLines(state.check.output)}`);
@@ -203,7 +208,14 @@ export function fatalProblems(node: NodeSpec, state: NodeState): string[] {
 
 /** Problems the rotation repairs or that do not stop it: shown as warnings. */
 function minorProblems(state: NodeState): string[] {
-  return state.problems.filter((p) => p.startsWith('key file') || p.startsWith('refers to'));
+  // Keys in HAProxy's memory that differ from the file: the node's next step sets them from the
+  // file (or reloads), so the rotation repairs it; the operator should still know.
+  return state.problems.filter(
+    (p) =>
+      p.startsWith('key file') ||
+      p.startsWith('refers to') ||
+      p.startsWith("HAProxy's keys in memory"),
+  );
 }
 
 function lastLines(text: string): string {

@@ -145,19 +145,28 @@ describe('stekctl rotate through HAProxy runtime API', () => {
     await assertInvariant(fleet, 'lb');
   });
 
-  it('a wrong socket on one node: exit 1, every ring as before in the files and in memory', async () => {
+  it('a wrong socket on one node: the preflight stops with the reason, nothing is written', async () => {
     const before = await assertInvariant(fleet, 'lb');
+    const pids = await Promise.all(nodes.map((n) => n.serverPids()));
     const odd = nodes[1]!;
+    const wrong = join(odd.dir, 'no-such.sock');
     const faulty = await fleet.writeInventory({
       path: join(fleet.dir, 'wrong-socket.yaml'),
-      nodeOverrides: (n) => ({
-        runtimeApi: n === odd ? join(n.dir, 'no-such.sock') : n.adminSocket,
-      }),
+      nodeOverrides: (n) => ({ runtimeApi: n === odd ? wrong : n.adminSocket }),
     });
-    const { code, doc } = await rotate(faulty);
-    expect(code).toBe(1);
-    expect(doc.pools[0]!.error).toContain('is not a socket');
+    const res = await runCli(['rotate', '-i', faulty, '--yes', '--json']);
+    expect(res.code).toBe(1);
+    const doc = JSON.parse(res.stdout) as {
+      stopped: string;
+      preflight: { failures: { node: string; reason: string }[] }[];
+    };
+    expect(doc.stopped).toBe('preflight');
+    expect(doc.preflight[0]!.failures).toContainEqual({
+      node: odd.host,
+      reason: expect.stringContaining(`cannot be read through ${wrong}`) as string,
+    });
     await assertRingsAsBefore(fleet, 'lb', before);
+    expect(await Promise.all(nodes.map((n) => n.serverPids()))).toEqual(pids);
     await expectMemoryEqualsFile();
     const again = await rotate(inventory);
     expect(again.code, again.stderr).toBe(0);
@@ -184,6 +193,10 @@ describe('stekctl rotate through HAProxy runtime API', () => {
       new RegExp(`${odd.host}.*keys in memory .* differ from the last three lines`),
     );
     expect(bad.stdout).not.toContain(stray);
+    // A rotation would set the keys from the file again: it goes ahead and says what it found.
+    const dry = await runCli(['rotate', '-i', inventory, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout + dry.stderr).toMatch(/keys in memory .* differ from the last three lines/);
     await odd.reloadServer();
     const back = await runCli(['status', '-i', inventory]);
     expect(back.code, back.stdout).toBe(0);
