@@ -269,7 +269,9 @@ function checkLines(node: NodeSpec, dump: ConfigDump | undefined): string[] {
   return [
     'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
     'if [ -n "$stek_t" ]; then',
-    `  trap 'rm -rf "$stek_t"' EXIT`,
+    // The path is put into the trap as it is now (mktemp's name needs no quoting), so that no
+    // later assignment can change what the trap removes.
+    `  trap "rm -rf -- '$stek_t'" EXIT`,
     `  out=$( ( ${dump.command} ) 2>&1 > "$stek_t/dump" 9<&- ) || fail check "$out"`,
     `else ${plain}; fi`,
   ];

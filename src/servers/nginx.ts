@@ -61,8 +61,8 @@ export const nginxAdapter: ServerAdapter = {
       'stek_busy=',
       'for stek_o in $g0; do',
       // No newline ends a cmdline: read returns 1 at EOF but keeps what it read.
-      '  stek_t=; read -r stek_t < "/proc/$stek_o/cmdline"',
-      '  case "$stek_t" in *"worker process is shutting down"*) ;; *"worker process"*) stek_busy=1;; esac',
+      '  stek_cl=; read -r stek_cl < "/proc/$stek_o/cmdline"',
+      '  case "$stek_cl" in *"worker process is shutting down"*) ;; *"worker process"*) stek_busy=1;; esac',
       'done',
       '[ -z "$stek_busy" ]',
     ].join('\n');

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadInventory } from '../../src/inventory/load-inventory.js';
 import type { NodeSpec } from '../../src/inventory/types.js';
@@ -29,9 +32,11 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-function runLocally(script: string, stdin: string): Promise<string> {
+/** Runs a node-side script here, its temporary files in `tmp`. */
+function runLocally(script: string, stdin: string, tmp: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('sh', ['-c', script], (err, stdout) =>
+    const env = { ...process.env, TMPDIR: tmp };
+    const child = execFile('sh', ['-c', script], { env }, (err, stdout) =>
       err ? reject(err) : resolve(stdout),
     );
     child.stdin?.end(stdin);
@@ -41,6 +46,7 @@ function runLocally(script: string, stdin: string): Promise<string> {
 describe('an nginx reload transaction', () => {
   it('returns once no old worker accepts: every handshake right after it is under the new key', async () => {
     const adapter = adapterFor('nginx');
+    const tmp = await mkdtemp(join(tmpdir(), 'stekctl-drain-'));
     for (let round = 0; round < 3; round++) {
       const key = newKey(48);
       const file = `${keyId(key)}.key`;
@@ -55,7 +61,7 @@ describe('an nginx reload transaction', () => {
         generationWaitMs: 10_000,
       });
       const outcome = parseApplyOutput(
-        await runLocally(script, `${key.toString('base64')}\n`),
+        await runLocally(script, `${key.toString('base64')}\n`, tmp),
         '',
         0,
       );
@@ -70,6 +76,8 @@ describe('an nginx reload transaction', () => {
         ),
       );
       expect(tickets.map((t) => t.keyId)).toEqual(tickets.map(() => keyId(key)));
+      // The config dump's private directory is gone with the transaction.
+      expect(await readdir(tmp)).toEqual([]);
     }
   });
 });
