@@ -1,5 +1,6 @@
 import type { PoolSpec } from '../inventory/types.js';
 import {
+  poolProbeSettings,
   probePool,
   sshProbeConcurrency,
   toProbeTarget,
@@ -62,14 +63,8 @@ async function verifyPool(
     ? await readRing(pool, opts, sessions)
     : { ring: undefined, ringError: undefined };
   const managed = ring ? majorityRing(ring, pool.nodes.length) : undefined;
-  const first = pool.nodes[0];
   const via = pool.nodes.some((n) => n.probe.via === 'ssh') ? 'ssh' : 'direct';
-  const probeOpts: PoolProbeOptions = {
-    versions: first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'],
-    matrixMax: first?.probe.matrixMax ?? 8,
-    concurrency: opts.concurrency,
-    deadlineMs: deadlineFor(pool),
-  };
+  const probeOpts: PoolProbeOptions = { ...poolProbeSettings(pool), concurrency: opts.concurrency };
   const ringKeyIds = managed?.flatMap((e) => (e.keyId ? [e.keyId] : []));
   if (ringKeyIds && ringKeyIds.length > 0) probeOpts.ringKeyIds = ringKeyIds;
   const encrypting = managed?.find((e) => e.role === 'encrypt')?.keyId;
@@ -158,15 +153,4 @@ export function majorityRing(report: PoolReport, poolSize: number): RingEntry[] 
     if (rings.length * 2 > poolSize) return rings[0];
   }
   return undefined;
-}
-
-/**
- * A session on the first of the pool's nodes that can run the probes. Sessions opened here go
- * into `sessions`, which the caller closes.
- */
-/** Enough for every probe of the pool to run out its own timeout a few times over. */
-function deadlineFor(pool: PoolSpec): number {
-  const timeout = Math.max(...pool.nodes.map((n) => n.probe.timeoutMs));
-  const versions = pool.nodes[0]?.probe.versions.length ?? 2;
-  return Math.max(10_000, timeout * 4 * versions);
 }

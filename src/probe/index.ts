@@ -1,5 +1,11 @@
 export { ProbeError, type ProbeErrorCode } from './probe-error.js';
-export { formatAddress, toProbeTarget, type ProbeTarget } from './probe-target.js';
+export {
+  formatAddress,
+  poolProbeSettings,
+  toProbeTarget,
+  type PoolProbeSettings,
+  type ProbeTarget,
+} from './probe-target.js';
 export {
   offerTicket,
   takeTicket,

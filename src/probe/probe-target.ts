@@ -1,4 +1,4 @@
-import type { NodeSpec } from '../inventory/types.js';
+import type { NodeSpec, PoolSpec, TlsVersion } from '../inventory/types.js';
 
 /** Where and how to open probe connections to one node. */
 export interface ProbeTarget {
@@ -29,4 +29,27 @@ export function toProbeTarget(node: NodeSpec): ProbeTarget {
 /** `host:port`, with brackets around IPv6 literals. */
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What a pool's probes share: the TLS versions and matrix size it asks for, and one bound. */
+export interface PoolProbeSettings {
+  versions: TlsVersion[];
+  matrixMax: number;
+  /** For one verification of the pool: four probe timeouts per TLS version, at least 10 s. */
+  deadlineMs: number;
+}
+
+/**
+ * The probe settings of a pool. Versions and matrix size are pool-wide in practice (the first
+ * node's); the bound follows the slowest node's timeout.
+ */
+export function poolProbeSettings(pool: PoolSpec): PoolProbeSettings {
+  const first = pool.nodes[0];
+  const versions: TlsVersion[] = first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
+  const timeout = first ? Math.max(...pool.nodes.map((n) => n.probe.timeoutMs)) : 5000;
+  return {
+    versions,
+    matrixMax: first?.probe.matrixMax ?? 8,
+    deadlineMs: Math.max(10_000, 4 * timeout * versions.length),
+  };
 }

@@ -1,6 +1,11 @@
 import pLimit from 'p-limit';
-import type { NodeSpec, TlsVersion } from '../inventory/types.js';
-import { confirmKeyEverywhere, probePool, toProbeTarget } from '../probe/index.js';
+import type { NodeSpec } from '../inventory/types.js';
+import {
+  confirmKeyEverywhere,
+  poolProbeSettings,
+  probePool,
+  toProbeTarget,
+} from '../probe/index.js';
 import { openSession } from '../remote/ssh-session.js';
 import { adapterFor } from '../servers/index.js';
 import { readNodeState } from '../servers/node-state.js';
@@ -108,17 +113,13 @@ async function verifyRestored(
   const rings = new Set([...plan.before.values()].map((ids) => ids.join()));
   const [ring] = [...plan.before.values()];
   if (rings.size !== 1 || !ring || ring.length === 0) return;
-  const first = plan.pool.nodes[0];
-  const versions: TlsVersion[] = first?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
   result.rollbackVerification = await probePool(
     plan.pool.name,
     plan.pool.nodes.map(toProbeTarget),
     {
-      versions,
-      matrixMax: first?.probe.matrixMax ?? 8,
+      ...poolProbeSettings(plan.pool),
       concurrency: opts.concurrency,
       prober: opts.prober,
-      deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
       expectedKeyId: ring[0],
       ringKeyIds: ring,
     },
@@ -178,7 +179,7 @@ async function restoreRings(
   const encs = new Set(steps.map((s) => s.ring?.encrypt.keyId));
   const [only] = [...encs];
   if (encs.size === 1 && only) {
-    const versions: TlsVersion[] = plan.pool.nodes[0]?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
+    const { versions } = poolProbeSettings(plan.pool);
     const targets = steps.map((s) => toProbeTarget(s.node));
     const conf = await confirmKeyEverywhere(targets, versions, only, 30_000, {
       concurrency: opts.concurrency,

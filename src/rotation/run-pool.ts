@@ -1,7 +1,8 @@
-import type { NodeSpec, TlsVersion } from '../inventory/types.js';
+import type { NodeSpec } from '../inventory/types.js';
 import { renderKey } from '../keys/index.js';
 import {
   confirmKeyEverywhere,
+  poolProbeSettings,
   takeTickets,
   toProbeTarget,
   type TicketSample,
@@ -38,7 +39,7 @@ export async function runPoolPlan(
   const { pool } = plan;
   const adapter = adapterFor(pool.server);
   const targets = pool.nodes.map(toProbeTarget);
-  const versions: TlsVersion[] = pool.nodes[0]?.probe.versions ?? ['TLSv1.2', 'TLSv1.3'];
+  const { versions } = poolProbeSettings(pool);
   const result = baseResult(plan);
   if (plan.phases.length === 0) {
     result.outcome = 'nothing-to-do';

@@ -2,6 +2,7 @@ import type { TlsVersion } from '../inventory/types.js';
 import {
   checkTicketsRejected,
   checkTicketsResume,
+  poolProbeSettings,
   probePool,
   type TicketSample,
   type TicketSet,
@@ -26,18 +27,17 @@ export async function verifyAfter(
   result: PoolRunResult,
   opts: PoolRunOptions,
 ): Promise<boolean> {
-  const first = plan.pool.nodes[0];
   const ringKeyIds = [...new Set(phase.steps.flatMap((s) => ringIds(s.ring)))];
   opts.emit({ type: 'phase-start', pool: plan.pool.name, phase: 'verify', nodes: targets.length });
   const t0 = Date.now();
   const tickets = taken.tickets;
+  const settings = poolProbeSettings(plan.pool);
   result.verification = await probePool(plan.pool.name, targets, {
     ...(taken.fresh ? { tickets: taken.fresh } : {}),
+    ...settings,
     versions,
-    matrixMax: first?.probe.matrixMax ?? 8,
     concurrency: opts.concurrency,
     prober: opts.prober,
-    deadlineMs: Math.max(10_000, 4 * (first?.probe.timeoutMs ?? 5000) * versions.length),
     expectedKeyId: plan.keyId,
     ringKeyIds,
   });
@@ -61,7 +61,7 @@ export async function verifyAfter(
     const check = await checkTicketsResume(toCheck, targets, {
       concurrency: opts.concurrency,
       prober: opts.prober,
-      matrixMax: first?.probe.matrixMax ?? 8,
+      matrixMax: settings.matrixMax,
     });
     if (decryptOnly) {
       result.ticketChecks.push({
