@@ -3,39 +3,14 @@ import { describe, expect, it } from 'vitest';
 import type { NodeSpec, PoolSpec } from '../inventory/types.js';
 import type { RemoteSession } from '../remote/ssh-session.js';
 import { openPoolProber, probeViaOf } from './ssh-probe-pool.js';
+import { localNodeSpec } from '../servers/node-spec.fixture.js';
 import { localSession } from './ssh-probe-session.fixture.js';
 import { makeTarget } from './tls-servers.fixture.js';
 import { directProber } from './verify-pool.js';
 
 function nodeSpec(name: string, via: 'direct' | 'ssh'): NodeSpec {
-  return {
-    name,
-    host: name,
-    ssh: {
-      user: 'root',
-      port: 22,
-      identityFile: undefined,
-      knownHosts: '/dev/null',
-      sudo: false,
-      connectTimeoutMs: 1000,
-      reconnectAfterMs: 300_000,
-    },
-    keyDir: '/k',
-    reload: 'true',
-    check: 'true',
-    config: '/c',
-    probe: {
-      host: name,
-      port: 443,
-      servername: undefined,
-      versions: ['TLSv1.3'],
-      matrixMax: 8,
-      ca: undefined,
-      timeoutMs: 1000,
-      via,
-    },
-    line: undefined,
-  };
+  const base = localNodeSpec('/k', { name, host: name, config: '/c', line: undefined });
+  return { ...base, probe: { ...base.probe, host: name, versions: ['TLSv1.3'], via } };
 }
 
 function poolOf(...vias: ('direct' | 'ssh')[]): PoolSpec {

@@ -1,8 +1,10 @@
 import { readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
-import { runCli, type CliResult } from './cli.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
+import { runCli } from './cli.js';
+import { rotateDocOf } from './rotate-doc.js';
 import {
   assertInvariant,
   assertRingsAsBefore,
@@ -35,14 +37,8 @@ let odd: FleetNode;
 let unmount: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
+  ({ fleet, nodes, inventory } = await startWebPool(2));
   odd = nodes[1]!;
-  inventory = await fleet.writeInventory();
-  for (let i = 0; i < 2; i++) {
-    const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-    expect(boot.code, boot.stderr).toBe(0);
-  }
 });
 afterEach(async () => {
   const undo = unmount;
@@ -53,22 +49,6 @@ afterAll(async () => {
   await unmount?.();
   await fleet?.stop();
 });
-
-interface RotateDoc {
-  stopped: string | undefined;
-  preflight: { failures: { node: string; reason: string }[] }[];
-  pools: {
-    keyId: string;
-    outcome: string;
-    error: string | undefined;
-    needsPerson: { node: string; reason: string }[];
-  }[];
-}
-
-function docOf(res: CliResult): RotateDoc {
-  expect(res.stderr).not.toMatch(/unexpected error/i);
-  return JSON.parse(res.stdout) as RotateDoc;
-}
 
 async function undoMount(): Promise<void> {
   const undo = unmount;
@@ -102,7 +82,7 @@ describe('a key directory that takes no file', () => {
     const res = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
     // Not "locked by an unknown run" (exit 4): no other run holds anything.
     expect(res.code, res.stderr).toBe(1);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.stopped).toBe('preflight');
     expect(doc.preflight[0]?.failures).toEqual([
       {
@@ -125,7 +105,7 @@ describe('a key directory that takes no file', () => {
     const files = await listKeyDirs(fleet, 'web');
     const res = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
     expect(res.code, res.stderr).toBe(1);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.stopped).toBe('preflight');
     expect(doc.preflight[0]?.failures.map((f) => f.node)).toEqual([odd.host]);
     expect(doc.preflight[0]?.failures[0]?.reason).toMatch(/cannot write the lock file in/);
@@ -154,7 +134,7 @@ describe('a key directory that takes no file', () => {
       '--json',
     ]);
     expect(res.code, res.stderr).toBe(1);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.outcome).toBe('rolled-back');
     expect(doc.pools[0]?.error).toMatch(
       new RegExp(`stage failed on ${odd.host}: write: .*Read-only file system`),
@@ -180,7 +160,7 @@ describe('a key directory that takes no file', () => {
       '--json',
     ]);
     expect(res.code, res.stderr).toBe(1);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.outcome).toBe('rolled-back');
     expect(doc.pools[0]?.error).toMatch(
       new RegExp(`stage failed on ${odd.host}: write: cannot write ${doc.pools[0]!.keyId}`),
@@ -206,7 +186,7 @@ describe('a key directory that fills up between the stage and the promotion', ()
     const manifest = await readFile(`${odd.keyDir}/stekctl.json`, 'utf8');
     expect((await odd.sh(fillScript(odd.keyDir))).code).toBe(0);
     const res = await run.exited;
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     const K = doc.pools[0]!.keyId;
     expect(doc.pools[0]?.error).toMatch(new RegExp(`promote failed on ${odd.host}: write: `));
     // The node cannot write its old ring back either: it keeps the staged one, whose new key

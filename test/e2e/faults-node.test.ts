@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
-import { runCli, type CliResult } from './cli.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
+import { runCli } from './cli.js';
+import { rotateDocOf } from './rotate-doc.js';
 import { assertInvariant, assertRingsAsBefore } from './invariant.js';
 import {
   ensureSshd,
@@ -31,14 +33,8 @@ let nodes: FleetNode[];
 let odd: FleetNode;
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
+  ({ fleet, nodes, inventory } = await startWebPool(2));
   odd = nodes[1]!;
-  inventory = await fleet.writeInventory();
-  for (let i = 0; i < 2; i++) {
-    const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-    expect(boot.code, boot.stderr).toBe(0);
-  }
 });
 afterEach(async () => {
   await ensureSshd(odd);
@@ -46,20 +42,6 @@ afterEach(async () => {
 afterAll(async () => {
   await fleet?.stop();
 });
-
-interface RotateDoc {
-  pools: {
-    keyId: string;
-    outcome: string;
-    error: string | undefined;
-    needsPerson: { node: string; reason: string }[];
-  }[];
-}
-
-function docOf(res: CliResult): RotateDoc {
-  expect(res.stderr).not.toMatch(/unexpected error/i);
-  return JSON.parse(res.stdout) as RotateDoc;
-}
 
 function inventoryWith(override: Record<string, unknown>): Promise<string> {
   return fleet.writeInventory({
@@ -122,7 +104,7 @@ describe('a node that becomes unreachable and stays so', () => {
     await release(`${odd.dir}/cut`);
     const res = await run;
     expect(res.code, res.stderr).toBe(3);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.outcome).toBe('not-restored');
     expect(doc.pools[0]?.needsPerson).toContainEqual({
       node: odd.host,
@@ -146,7 +128,7 @@ describe('a node that becomes unreachable and stays so', () => {
       await killSshd(odd, { listener: true });
       const res = await run.exited;
       expect(res.code, res.stderr).toBe(3);
-      const doc = docOf(res);
+      const doc = rotateDocOf(res);
       expect(doc.pools[0]?.error).toBe('verification after promotion failed');
       expect(doc.pools[0]?.outcome).toBe('not-restored');
       expect(doc.pools[0]?.needsPerson).toContainEqual({
@@ -186,7 +168,7 @@ describe('the connection cut while the node-side transaction runs', () => {
       await release(marker);
       const res = await run;
       expect(res.code, res.stderr).toBe(1);
-      const doc = docOf(res);
+      const doc = rotateDocOf(res);
       expect(doc.pools[0]?.outcome).toBe('rolled-back');
       expect(doc.pools[0]?.error).toContain(`stage failed on ${odd.host}`);
       await assertRingsAsBefore(fleet, 'web', before);
@@ -216,7 +198,7 @@ describe('a reload that exits 0 but is not taken', () => {
       '--json',
     ]);
     expect(res.code, res.stderr).toBe(1);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.outcome).toBe('rolled-back');
     expect(doc.pools[0]?.error).toMatch(
       new RegExp(

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
 import { assertInvariant, assertRingsAsBefore } from './invariant.js';
 import {
@@ -44,14 +45,8 @@ let relays: Relay[] = [];
 let nodes: FleetNode[];
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
-  inventory = await fleet.writeInventory();
   // Two rotations, so that every ring holds a previous key as it does in steady state.
-  for (let i = 0; i < 2; i++) {
-    const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-    expect(boot.code, boot.stderr).toBe(0);
-  }
+  ({ fleet, nodes, inventory } = await startWebPool(2));
   relays = await Promise.all(nodes.map(startRelay));
   relayed = await fleet.writeInventory({
     path: `${fleet.dir}/relayed.yaml`,

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet, FleetNode } from './fleet/index.js';
 import { startWebPool } from './web-pool.js';
-import { runCli, type CliResult } from './cli.js';
+import { runCli } from './cli.js';
+import { rotateDocOf, type RotateDoc } from './rotate-doc.js';
 import { assertInvariant } from './invariant.js';
 import { ensureSshd, killSshd, startCli, waitUntil } from './invariant-extra.js';
 
@@ -15,16 +16,6 @@ import { ensureSshd, killSshd, startCli, waitUntil } from './invariant-extra.js'
 let fleet: Fleet;
 let nodes: FleetNode[];
 let inventory: string;
-
-interface RotateDoc {
-  exitCode: number;
-  pools: { outcome: string; keyId: string; notes: string[]; error: string | undefined }[];
-}
-
-function docOf(res: CliResult): RotateDoc {
-  expect(res.stderr).not.toMatch(/unexpected error/i);
-  return JSON.parse(res.stdout) as RotateDoc;
-}
 
 /** The pids of the node's sshd session processes: one per open connection. */
 async function sessionPids(node: FleetNode): Promise<number[]> {
@@ -51,7 +42,7 @@ describe('connections across the overlap', () => {
   it('a short overlap keeps one connection per node for the whole run', async () => {
     const res = await runCli(['rotate', '-i', inventory, '--yes', '--json', '--overlap', '1s']);
     expect(res.code, res.stderr).toBe(0);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.notes.join('\n')).not.toMatch(/logged in again/);
     await expectRotatedEverywhere(doc);
   });
@@ -68,7 +59,7 @@ describe('connections across the overlap', () => {
     }
     const res = await run.exited;
     expect(res.code, res.stderr).toBe(0);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.notes).toContain('logged in again to 1 node(s) before promote');
     await expectRotatedEverywhere(doc);
   });
@@ -87,7 +78,7 @@ describe('connections across the overlap', () => {
     );
     const res = await run.exited;
     expect(res.code, res.stderr).toBe(0);
-    const doc = docOf(res);
+    const doc = rotateDocOf(res);
     expect(doc.pools[0]?.notes).toContain('logged in again to 3 node(s) before promote');
     await expectRotatedEverywhere(doc);
   });

@@ -3,8 +3,10 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
-import { runCli, type CliResult } from './cli.js';
+import type { Fleet, FleetNode } from './fleet/index.js';
+import { startWebPool } from './web-pool.js';
+import { runCli } from './cli.js';
+import { rotateDocOf, type RotateDoc } from './rotate-doc.js';
 import {
   assertInvariant,
   assertRingsAsBefore,
@@ -24,12 +26,8 @@ let nodes: FleetNode[];
 let odd: FleetNode;
 
 beforeAll(async () => {
-  fleet = await startFleet({ pools: [{ name: 'web', server: 'nginx', nodes: 3 }] });
-  nodes = fleet.pool('web').nodes;
+  ({ fleet, nodes, inventory } = await startWebPool());
   odd = nodes[1]!;
-  inventory = await fleet.writeInventory();
-  const boot = await runCli(['rotate', '-i', inventory, '--yes', '--quiet']);
-  expect(boot.code, boot.stderr).toBe(0);
 });
 afterAll(async () => {
   await fleet?.stop();
@@ -37,19 +35,6 @@ afterAll(async () => {
 afterEach(async () => {
   if ((await odd.sshdPids()).length === 0) await odd.startSshd();
 });
-
-interface RotateDoc {
-  exitCode: number;
-  stopped: string | undefined;
-  preflight: { pool: string; failures: { node: string; reason: string }[] }[];
-  pools: {
-    keyId: string;
-    outcome: string;
-    error: string | undefined;
-    needsPerson: { node: string; reason: string }[];
-    rollbackVerification?: { ok: boolean; encryptingKeyIds: string[] };
-  }[];
-}
 
 /**
  * A command for the odd node that counts its calls in a file and, on call `on`, does `fault`
@@ -80,11 +65,6 @@ async function inventoryWith(override: Record<string, unknown>): Promise<string>
     path: join(fleet.dir, 'fault.yaml'),
     nodeOverrides: (n) => (n === odd ? override : undefined),
   });
-}
-
-function rotateDoc(res: CliResult): RotateDoc {
-  expect(res.stderr).not.toMatch(/unexpected error/i);
-  return JSON.parse(res.stdout) as RotateDoc;
 }
 
 /** What every failed run must leave: rings as before, no new key file, no lock, no scratch file. */
@@ -139,7 +119,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const broken = await inventoryWith({ check: 'false' });
     const res = await runCli(['rotate', '-i', broken, '--yes', '--json']);
     expect(res.code).toBe(1);
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(doc.stopped).toBe('preflight');
     expect(doc.preflight[0]?.failures.map((f) => f.node)).toEqual([
       expect.stringContaining(odd.host),
@@ -163,7 +143,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const before = await assertInvariant(fleet, 'web');
     const check = await faulty('check', odd.check, 2, 'echo "broken include" >&2; exit 1');
     const res = await runCli(['rotate', '-i', await inventoryWith({ check }), '--yes', '--json']);
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
     expect(doc.pools[0]?.outcome).toBe('rolled-back');
     expect(doc.pools[0]?.error).toContain(odd.host);
@@ -176,7 +156,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const before = await assertInvariant(fleet, 'web');
     const reload = await faulty('reload', odd.reload, 1, 'echo "reload refused" >&2; exit 1');
     const res = await runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
     expect(doc.pools[0]?.error).toContain('reload refused');
     await expectRestored(before, doc);
@@ -187,7 +167,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const before = await assertInvariant(fleet, 'web');
     const reload = await faulty('reload', odd.reload, 2, 'echo "reload refused" >&2; exit 1');
     const res = await runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
     expect(doc.pools[0]?.error).toMatch(/^promote failed/);
     await expectRestored(before, doc);
@@ -205,7 +185,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const run = runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
     await whenMarked(marker, () => killSshd(odd, { listener: false }));
     const res = await run;
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
     expect(doc.pools[0]?.outcome).toBe('rolled-back');
     await expectRestored(before, doc);
@@ -220,7 +200,7 @@ describe('rotate keeps the invariant when a node fails', () => {
     const run = runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
     await whenMarked(marker, () => killSshd(odd, { listener: true }));
     const res = await run;
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(3);
     expect(doc.pools[0]?.outcome).toBe('not-restored');
     expect(doc.pools[0]?.needsPerson.map((p) => p.node).join(' ')).toContain(odd.host);
@@ -242,7 +222,7 @@ describe('rotate keeps the invariant when a node fails', () => {
       `cp ${conf} ${conf}.keep && sed -i 3,99d ${conf} && ${odd.reload} && sleep 1; cat ${conf}.keep > ${conf}; rm -f ${conf}.keep; exit 0`,
     );
     const res = await runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
-    const doc = rotateDoc(res);
+    const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
     expect(doc.pools[0]?.error).toMatch(/verification/);
     await expectRestored(before, doc);

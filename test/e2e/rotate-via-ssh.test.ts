@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
 import { keyId, newKey, placeNginxRing, runCli, secretFragments, type CliResult } from './cli.js';
+import { rotateDocOf, type RotateDoc } from './rotate-doc.js';
 import { assertInvariant, assertRingsAsBefore, readPoolRings } from './invariant.js';
 import { waitForKey } from './verify-run.js';
 
@@ -22,27 +23,6 @@ let webInventory: string;
 let certInventory: string;
 const outputs: string[] = [];
 const handMade = [newKey(), newKey()];
-
-interface RotateDoc {
-  exitCode: number;
-  stopped: string | undefined;
-  pools: {
-    pool: string;
-    keyId: string;
-    kind: string;
-    outcome: string;
-    error: string | undefined;
-    via?: 'direct' | 'ssh';
-    probedFrom?: string;
-    verification?: {
-      ok: boolean;
-      summary: { probes: number; resumed: number };
-      diagnostics: { code: string; nodes: string[] }[];
-    };
-    ticketChecks: { name: string; ok: boolean; problems: string[] }[];
-    phases: { name: string; ok: boolean }[];
-  }[];
-}
 
 /** Session directories of SSH probes; the nodes share this machine's temporary directory. */
 async function probeDirs(): Promise<string[]> {
@@ -92,18 +72,12 @@ async function expectRemoved(dirs: string[]): Promise<void> {
   expect(left, 'probe directories left on the nodes').toEqual([]);
 }
 
-function docOf(res: CliResult): RotateDoc {
-  expect(res.stderr).not.toMatch(/unexpected error/i);
-  expect(res.stdout, res.stderr).not.toBe('');
-  return JSON.parse(res.stdout) as RotateDoc;
-}
-
 async function rotateViaSsh(
   verb: 'rotate' | 'rollback',
   inventory: string,
 ): Promise<{ res: CliResult; doc: RotateDoc; pool: RotateDoc['pools'][number] }> {
   const { res, dirs, sessionFiles } = await runWatched([verb, '-i', inventory, '--yes', '--json']);
-  const doc = docOf(res);
+  const doc = rotateDocOf(res);
   expect(doc.pools).toHaveLength(1);
   const pool = doc.pools[0]!;
   expect(pool.via).toBe('ssh');
