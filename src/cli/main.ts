@@ -2,11 +2,14 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { runMain } from './exit.js';
+import { tuneProcessMemory } from './process-memory.js';
 import { registerKeygen } from './keygen.js';
 import { registerRollback } from './rollback.js';
 import { registerRotate } from './rotate.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
+
+tuneProcessMemory();
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;

@@ -1,3 +1,4 @@
+import { addTo } from '../collections.js';
 import pLimit from 'p-limit';
 import type { NodeSpec, PoolSpec, ServerKind } from '../inventory/types.js';
 import type { RemoteSession } from '../remote/ssh-session.js';
@@ -95,7 +96,7 @@ export function summarizePool(pool: string, server: ServerKind, nodes: NodeRepor
     }
     for (const p of n.state.problems) faults.push({ node: n.node, reason: p });
     const sig = ringSignature(n.state.ring);
-    groups.set(sig, [...(groups.get(sig) ?? []), n]);
+    addTo(groups, sig, n);
   }
   const ranked = [...groups.entries()].sort((a, b) => b[1].length - a[1].length);
   const [majoritySig, majority] = ranked[0] ?? ['', []];

@@ -1,3 +1,4 @@
+import { addTo } from '../collections.js';
 import type { PoolSpec } from '../inventory/types.js';
 import {
   poolProbeSettings,
@@ -147,7 +148,7 @@ export function majorityRing(report: PoolReport, poolSize: number): RingEntry[] 
   for (const n of report.nodes) {
     if (!n.state || n.state.ring.length === 0) continue;
     const sig = ringSignature(n.state.ring);
-    groups.set(sig, [...(groups.get(sig) ?? []), n.state.ring]);
+    addTo(groups, sig, n.state.ring);
   }
   for (const rings of groups.values()) {
     if (rings.length * 2 > poolSize) return rings[0];

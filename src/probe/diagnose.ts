@@ -1,3 +1,4 @@
+import { groupBy } from '../collections.js';
 import type { TlsVersion } from '../inventory/types.js';
 import type {
   Diagnostic,
@@ -58,16 +59,6 @@ class Findings {
       codes: [...codes],
     }));
   }
-}
-
-function groupBy<T>(items: T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const key = keyOf(item);
-    if (key === undefined) continue;
-    groups.set(key, [...(groups.get(key) ?? []), item]);
-  }
-  return groups;
 }
 
 function describeGroups(groups: Map<string, NodeTicketReport[]>, what: string): string {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,9 +58,26 @@ describe('planAuth', () => {
   it('uses the identity file when it is readable and unencrypted', async () => {
     const file = join(dir, 'plain-RFC4716');
     const plan = await planAuth(node(file), {}, dir);
-    expect(plan.config).toEqual({ privateKey: readFileSync(file, 'utf8') });
+    expect(plan.config).toEqual({
+      authHandler: [{ type: 'publickey', username: 'deploy', key: expect.any(Object) }],
+    });
     expect(plan.tried).toEqual([file]);
     expect(plan.identityFile).toBe(file);
+    // Parsed once for the whole fleet: every login offers the same key object.
+    const again = await planAuth(node(file), {}, dir);
+    const keyOf = (p: typeof plan) => {
+      const method = 'authHandler' in p.config ? p.config.authHandler[0] : undefined;
+      return method?.type === 'publickey' ? method.key : undefined;
+    };
+    expect(keyOf(plan)).toBeDefined();
+    expect(keyOf(again)).toBe(keyOf(plan));
+  });
+
+  it('hands ssh2 a key file it cannot parse as text, so that it says why', async () => {
+    const file = join(dir, 'not-a-key');
+    writeFileSync(file, 'this is no key\n', { mode: 0o600 });
+    const plan = await planAuth(node(file), {}, dir);
+    expect(plan.config).toEqual({ privateKey: readFileSync(file, 'utf8') });
   });
 
   it('names an unreadable identity file', async () => {
@@ -88,13 +105,13 @@ describe('planAuth', () => {
   it('falls back to ssh-agent, then the unencrypted default keys', async () => {
     const home = join(dir, 'home');
     mkdirSync(join(home, '.ssh'), { recursive: true });
-    const rsa = keygen(join(home, '.ssh', 'id_rsa'), 'RFC4716', '');
+    keygen(join(home, '.ssh', 'id_rsa'), 'RFC4716', '');
     keygen(join(home, '.ssh', 'id_ecdsa'), 'RFC4716', 'secret');
     const plan = await planAuth(node(undefined), { SSH_AUTH_SOCK: '/s' }, home);
     expect(plan.config).toEqual({
       authHandler: [
         { type: 'agent', username: 'deploy', agent: '/s' },
-        { type: 'publickey', username: 'deploy', key: rsa },
+        { type: 'publickey', username: 'deploy', key: expect.any(Object) },
       ],
     });
     expect(plan.tried).toEqual(['ssh-agent', join(home, '.ssh', 'id_rsa')]);

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeSpec } from '../inventory/types.js';
 import { ConnectError, formatHostPort } from './errors.js';
+import { readIdentityKey, type ParsedPrivateKey } from './identity-keys.js';
 import type { AuthMethod } from './ssh2-types.js';
 
 /** How a node's login is attempted, and what to name when it fails. */
@@ -74,13 +74,13 @@ export async function planLoginAuth(login: AuthLogin, home: string = homedir()):
   const tried: string[] = [];
   let encrypted: string | undefined;
   for (const file of login.identityFiles) {
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined) continue;
-    if (isEncryptedPrivateKey(text)) {
+    const identity = await readIdentityKey(file).catch(() => undefined);
+    if (identity === undefined) continue;
+    if (isEncryptedPrivateKey(identity.text)) {
       encrypted ??= file;
       continue;
     }
-    methods.push({ type: 'publickey', username: user, key: text });
+    methods.push({ type: 'publickey', username: user, key: identity.parsed ?? identity.text });
     tried.push(file);
   }
   const useDefaults = login.identityFiles.length === 0;
@@ -91,9 +91,9 @@ export async function planLoginAuth(login: AuthLogin, home: string = homedir()):
   if (useDefaults) {
     for (const name of defaultKeyNames) {
       const path = join(home, '.ssh', name);
-      const text = await readFile(path, 'utf8').catch(() => undefined);
-      if (text === undefined || isEncryptedPrivateKey(text)) continue;
-      methods.push({ type: 'publickey', username: user, key: text });
+      const identity = await readIdentityKey(path).catch(() => undefined);
+      if (identity === undefined || isEncryptedPrivateKey(identity.text)) continue;
+      methods.push({ type: 'publickey', username: user, key: identity.parsed ?? identity.text });
       tried.push(path);
     }
   }
@@ -114,17 +114,23 @@ export async function planLoginAuth(login: AuthLogin, home: string = homedir()):
 
 async function planRequiredFile(login: AuthLogin, file: string): Promise<AuthPlan> {
   const { user, agent, where } = login;
-  let text: string;
+  let identity: { text: string; parsed: ParsedPrivateKey | undefined };
   try {
-    text = await readFile(file, 'utf8');
+    identity = await readIdentityKey(file);
   } catch (err) {
     throw new ConnectError(
       login.node,
       `cannot connect to ${where}: cannot read identity file ${file}: ${describeFsError(err)}`,
     );
   }
+  const { text, parsed } = identity;
   if (!isEncryptedPrivateKey(text)) {
-    return { config: { privateKey: text }, tried: [file], identityFile: file };
+    // A key ssh2 cannot use goes in as text: ssh2 then says why, and the error names the file.
+    const config =
+      parsed === undefined
+        ? { privateKey: text }
+        : { authHandler: [{ type: 'publickey' as const, username: user, key: parsed }] };
+    return { config, tried: [file], identityFile: file };
   }
   if (agent === undefined) {
     throw new ConnectError(

@@ -3,7 +3,7 @@ import { OperationError } from '../errors.js';
 import { CommandTimeoutError, ConnectError } from './errors.js';
 import { connectTarget } from './jump.js';
 import { quoteShell } from './shell.js';
-import { loadSshConfig } from './ssh-config.js';
+import { loadSharedSshConfig } from './ssh-config-cache.js';
 import { resolveSshTarget } from './ssh-target.js';
 import type { Ssh2Channel, Ssh2Client } from './ssh2-types.js';
 
@@ -48,7 +48,7 @@ export async function openSession(
   node: NodeSpec,
   opts: { acceptNewHostKey?: boolean; signal?: AbortSignal } = {},
 ): Promise<RemoteSession> {
-  const config = await loadSshConfig(node.ssh.configFile);
+  const config = await loadSharedSshConfig(node.ssh.configFile);
   const target = resolveSshTarget(node, config);
   const { client, hops } = await connectTarget(node.name, target, {
     acceptNewHostKey: opts.acceptNewHostKey ?? false,

@@ -29,5 +29,6 @@ export interface Ssh2Channel extends EventEmitter {
 
 /** One entry of ssh2's `authHandler` list, tried in order. */
 export type AuthMethod =
-  | { type: 'publickey'; username: string; key: string }
+  /** `key`: the key file's text, or the key ssh2 parsed from it (identity-keys.ts). */
+  | { type: 'publickey'; username: string; key: string | object }
   | { type: 'agent'; username: string; agent: string };

@@ -1,3 +1,4 @@
+import { addTo } from '../collections.js';
 import type { NodeSpec, PoolSpec } from '../inventory/types.js';
 import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
 import { decryptKeys, encryptingKey, place, stateRingIds } from './placement.js';
@@ -81,7 +82,7 @@ export function describeDrift(
   const sigs = new Map<string, string[]>();
   for (const n of pool.nodes) {
     const sig = stateRingIds(stateOf(states, n)).map(short).join(' ');
-    sigs.set(sig, [...(sigs.get(sig) ?? []), n.name]);
+    addTo(sigs, sig, n.name);
   }
   if (sigs.size > 1) {
     const parts = [...sigs.entries()].map(
