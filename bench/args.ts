@@ -12,7 +12,8 @@ export interface BenchArgs {
   /** Simulated fleet sizes; empty skips the simulation. */
   sim: number[];
   simRuns: number;
-  simConcurrency: number;
+  /** stekctl --concurrency against the simulator; each fleet size runs once per value. */
+  simConcurrency: number[];
   simWorkers: number;
   simLatencyMs: number;
   simExecMs: number;
@@ -33,8 +34,9 @@ Loopback fleet (sshd + nginx per node, real tools):
   --tools stekctl,loop,ansible,floor                            --keep-login-rc  see docs/benchmarks.md
 Simulated fleet (ssh2 + node:tls simulators, stekctl CLI against them):
   --sim 1000,10000       fleet sizes ('none' skips)            --sim-runs 1
-  --sim-concurrency 256  --sim-workers 2  --sim-latency 20  --sim-exec 10  --sim-check 20
-  --sim-reload 300 (ms)  --sim-failure-rate 0  --sim-versions 1.3  --sim-subnet 77
+  --sim-concurrency 256  stekctl --concurrency (a list: one run per value)
+  --sim-workers 2  --sim-latency 20  --sim-exec 10  --sim-check 20  --sim-reload 300 (ms)
+  --sim-failure-rate 0  --sim-versions 1.3  --sim-subnet 77
 Other:
   --timeout 600          seconds per measured command          --json FILE   raw results
 `;
@@ -63,7 +65,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     keepLoginRc: false,
     sim: [1000, 10000],
     simRuns: 1,
-    simConcurrency: 256,
+    simConcurrency: [256],
     simWorkers: 2,
     simLatencyMs: 20,
     simExecMs: 10,
@@ -107,7 +109,7 @@ export function parseArgs(argv: string[]): BenchArgs {
         a.simRuns = num(v, 'sim-runs', 1);
         break;
       case '--sim-concurrency':
-        a.simConcurrency = num(v, 'sim-concurrency', 1);
+        a.simConcurrency = list(v);
         break;
       case '--sim-workers':
         a.simWorkers = num(v, 'sim-workers', 1);
