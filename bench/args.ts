@@ -14,6 +14,8 @@ export interface BenchArgs {
   simRuns: number;
   /** stekctl --concurrency against the simulator; each fleet size runs once per value. */
   simConcurrency: number[];
+  /** stekctl --probe-threads against the simulator; one run per value. */
+  simProbeThreads: string[];
   simWorkers: number;
   simLatencyMs: number;
   simExecMs: number;
@@ -35,6 +37,7 @@ Loopback fleet (sshd + nginx per node, real tools):
 Simulated fleet (ssh2 + node:tls simulators, stekctl CLI against them):
   --sim 1000,10000       fleet sizes ('none' skips)            --sim-runs 1
   --sim-concurrency 256  stekctl --concurrency (a list: one run per value)
+  --sim-probe-threads auto  stekctl --probe-threads (a list: one run per value)
   --sim-workers 2  --sim-latency 20  --sim-exec 10  --sim-check 20  --sim-reload 300 (ms)
   --sim-failure-rate 0  --sim-versions 1.3  --sim-subnet 77
 Other:
@@ -66,6 +69,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     sim: [1000, 10000],
     simRuns: 1,
     simConcurrency: [256],
+    simProbeThreads: ['auto'],
     simWorkers: 2,
     simLatencyMs: 20,
     simExecMs: 10,
@@ -110,6 +114,13 @@ export function parseArgs(argv: string[]): BenchArgs {
         break;
       case '--sim-concurrency':
         a.simConcurrency = list(v);
+        break;
+      case '--sim-probe-threads':
+        a.simProbeThreads = v.split(',').map((t) => {
+          if (t !== 'auto' && !/^\d+$/.test(t))
+            throw new Error(`--sim-probe-threads: not "auto" or a count: ${t}`);
+          return t;
+        });
         break;
       case '--sim-workers':
         a.simWorkers = num(v, 'sim-workers', 1);

@@ -45,31 +45,37 @@ async function runAll(a: BenchArgs): Promise<void> {
     );
   }
   const sim: SimResult[] = [];
-  for (const n of a.sim) {
-    for (const concurrency of a.simConcurrency) {
-      for (let r = 0; r < a.simRuns; r++) {
-        log(`simulated fleet: ${n} nodes, concurrency ${concurrency}, run ${r + 1}/${a.simRuns}`);
-        const res = await runSim(n, {
-          workers: a.simWorkers,
-          subnet: a.simSubnet,
-          sshPort: 23022,
-          tlsPort: 25443,
-          latencyMs: a.simLatencyMs,
-          execMs: a.simExecMs,
-          checkMs: a.simCheckMs,
-          reloadMs: a.simReloadMs,
-          failureRate: a.simFailureRate,
-          versions: a.simVersions,
-          seed: 1 + r,
-          concurrency,
-          cli,
-        });
-        log(
-          `  ${res.outcome} in ${(res.wallMs / 1000).toFixed(1)} s (ideal ${(res.idealMs / 1000).toFixed(1)} s), ` +
-            `CPU ${(res.cpuMs / 1000).toFixed(1)} s, peak RSS ${Math.round(res.maxRssKb / 1024)} MB`,
-        );
-        sim.push(res);
-      }
+  const cases = a.sim.flatMap((n) =>
+    a.simConcurrency.flatMap((concurrency) =>
+      a.simProbeThreads.map((probeThreads) => ({ n, concurrency, probeThreads })),
+    ),
+  );
+  for (const { n, concurrency, probeThreads } of cases) {
+    for (let r = 0; r < a.simRuns; r++) {
+      log(
+        `simulated fleet: ${n} nodes, concurrency ${concurrency}, probe threads ${probeThreads}, run ${r + 1}/${a.simRuns}`,
+      );
+      const res = await runSim(n, {
+        workers: a.simWorkers,
+        subnet: a.simSubnet,
+        sshPort: 23022,
+        tlsPort: 25443,
+        latencyMs: a.simLatencyMs,
+        execMs: a.simExecMs,
+        checkMs: a.simCheckMs,
+        reloadMs: a.simReloadMs,
+        failureRate: a.simFailureRate,
+        versions: a.simVersions,
+        seed: 1 + r,
+        concurrency,
+        probeThreads,
+        cli,
+      });
+      log(
+        `  ${res.outcome} in ${(res.wallMs / 1000).toFixed(1)} s (ideal ${(res.idealMs / 1000).toFixed(1)} s), ` +
+          `CPU ${(res.cpuMs / 1000).toFixed(1)} s, peak RSS ${Math.round(res.maxRssKb / 1024)} MB`,
+      );
+      sim.push(res);
     }
   }
   clearInterval(sampler);

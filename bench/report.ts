@@ -76,8 +76,8 @@ function simTable(results: SimResult[], a: BenchArgs): string[] {
       `config test ${a.simCheckMs} ms, reload ${a.simReloadMs} ms, failure rate ${a.simFailureRate}, ` +
       `probes over ${a.simVersions.join(' and ')}, ${a.simWorkers} simulator process(es).`,
     '',
-    '| nodes | concurrency | outcome | wall s | ideal s | wall/ideal | stekctl CPU s | peak RSS MB | RSS after preflight MB | simulator CPU s | SSH logins/node | commands/node | max commands in flight | TLS handshakes |',
-    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|',
+    '| nodes | concurrency | probe threads | outcome | wall s | ideal s | wall/ideal | stekctl CPU s | peak RSS MB | RSS after preflight MB | simulator CPU s | SSH logins/node | commands/node | max commands in flight | TLS handshakes |',
+    '|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const r of results) {
     const cmds = Object.entries(r.commandsPerNode)
@@ -88,7 +88,7 @@ function simTable(results: SimResult[], a: BenchArgs): string[] {
         ? `${r.connectionsPerNode.min}`
         : `${r.connectionsPerNode.min}-${r.connectionsPerNode.max}`;
     lines.push(
-      `| ${r.nodes} | ${r.concurrency} | ${r.outcome} (exit ${r.exitCode}) | ${sec(r.wallMs)} | ${sec(r.idealMs)} | ${x(r.wallMs / r.idealMs)} | ${sec(r.cpuMs)} | ${Math.round(r.maxRssKb / 1024)} | ${r.rssAfterPreflightKb === undefined ? '-' : Math.round(r.rssAfterPreflightKb / 1024)} | ${sec(r.simCpuMs)} | ${logins} | ${cmds} | ${r.maxCommandsInFlight} | ${r.tlsHandshakes} |`,
+      `| ${r.nodes} | ${r.concurrency} | ${r.probeThreads} | ${r.outcome} (exit ${r.exitCode}) | ${sec(r.wallMs)} | ${sec(r.idealMs)} | ${x(r.wallMs / r.idealMs)} | ${sec(r.cpuMs)} | ${Math.round(r.maxRssKb / 1024)} | ${r.rssAfterPreflightKb === undefined ? '-' : Math.round(r.rssAfterPreflightKb / 1024)} | ${sec(r.simCpuMs)} | ${logins} | ${cmds} | ${r.maxCommandsInFlight} | ${r.tlsHandshakes} |`,
     );
   }
   for (const r of results) {

@@ -9,12 +9,15 @@ import type { WorkerReport } from './worker-protocol.js';
 
 export interface SimSettings extends Omit<SimFleetSpec, 'nodes'> {
   concurrency: number;
+  /** stekctl --probe-threads: 'auto' or a count. */
+  probeThreads: string;
   cli: string;
 }
 
 export interface SimResult {
   nodes: number;
   concurrency: number;
+  probeThreads: string;
   exitCode: number;
   outcome: string;
   wallMs: number;
@@ -96,6 +99,8 @@ export async function runSim(n: number, s: SimSettings): Promise<SimResult> {
         '0',
         '--concurrency',
         String(s.concurrency),
+        '--probe-threads',
+        s.probeThreads,
         '--state-dir',
         stateDir,
       ],
@@ -125,6 +130,7 @@ export async function runSim(n: number, s: SimSettings): Promise<SimResult> {
     return {
       nodes: n,
       concurrency: s.concurrency,
+      probeThreads: s.probeThreads,
       exitCode: m.code,
       outcome: pool?.outcome ?? 'no report',
       wallMs: m.wallMs,

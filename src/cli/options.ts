@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { loadInventory } from '../inventory/load-inventory.js';
 import { useSshConfig } from '../remote/ssh-target.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
+import { probeThreadsOption, startProbeThreads } from './probe-threads.js';
 
 /** Options shared by the verbs that act on an inventory. */
 export interface FleetOptions {
@@ -13,6 +14,7 @@ export interface FleetOptions {
   json?: boolean;
   quiet?: boolean;
   concurrency: number;
+  probeThreads?: number | 'auto';
   acceptNew?: boolean;
   sshConfig?: string;
   stateDir?: string;
@@ -53,10 +55,12 @@ export function acceptNewOption(): Option {
  * contacted.
  */
 export async function loadPools(
-  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig'>,
+  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig' | 'probeThreads'>,
 ): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
   const picked = await pickPools(opts);
   await useSshConfig(picked.pools, opts.sshConfig);
+  // Started now, they are ready by the time the first probe runs, after the SSH preflight.
+  startProbeThreads(opts.probeThreads, picked.pools);
   return picked;
 }
 
@@ -120,6 +124,7 @@ export function withFleetOptions(command: Command): Command {
     .addOption(inventoryOption())
     .addOption(poolOption())
     .addOption(concurrencyOption())
+    .addOption(probeThreadsOption())
     .addOption(acceptNewOption())
     .addOption(sshConfigOption());
 }

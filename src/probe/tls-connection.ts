@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsVersion } from '../inventory/types.js';
+import { handshakeWorkersActive, runInWorker } from './handshake-workers.js';
 import { ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
 
@@ -127,9 +128,22 @@ function contextFor(version: TlsVersion, ca: string | undefined): tls.SecureCont
  * One TLS connection at exactly `version`: handshake, a minimal HTTP/1.1 request (some servers,
  * HAProxy among them, send TLS 1.3 tickets only after application data), then wait for tickets
  * until the server closes, the tickets have settled, or the connection's timeout passes. Never
- * outlives `target.timeoutMs`.
+ * outlives `target.timeoutMs`. Runs in a probe worker thread when useHandshakeWorkers started
+ * some, else on this thread.
  */
 export async function runHandshake(
+  target: ProbeTarget,
+  version: TlsVersion,
+  options: HandshakeOptions = {},
+): Promise<HandshakeOutcome> {
+  if (handshakeWorkersActive()) {
+    return runInWorker({ target, version, session: options.session }, options.signal);
+  }
+  return runHandshakeHere(target, version, options);
+}
+
+/** runHandshake on the calling thread. */
+export async function runHandshakeHere(
   target: ProbeTarget,
   version: TlsVersion,
   options: HandshakeOptions = {},

@@ -25,6 +25,8 @@ export async function applyPhase(
   sessions: SessionMap,
   concurrency: number,
   emit: EmitEvent,
+  /** Told of each node's outcome as its transaction returns (to confirm it at once). */
+  onNodeDone?: (node: NodeSpec, outcome: ApplyOutcome, finishedAt: number) => void,
 ): Promise<PhaseApplyResult> {
   const limit = pLimit(concurrency);
   const started = Date.now();
@@ -40,8 +42,10 @@ export async function applyPhase(
         const outcome: ApplyOutcome = session
           ? await applyStep(session, adapter, node, req)
           : { ok: false, step: 'setup', message: 'no connection to the node', restored: true };
+        const finished = Date.now();
         outcomes.set(node, outcome);
-        finishedAt.set(node, Date.now());
+        finishedAt.set(node, finished);
+        onNodeDone?.(node, outcome, finished);
         const ms = Date.now() - t0;
         const message = outcome.ok ? undefined : `${outcome.step}: ${outcome.message}`;
         emit({

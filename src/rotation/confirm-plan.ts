@@ -2,7 +2,8 @@ import type { ServerKind } from '../inventory/types.js';
 import { canReuseTickets, shortestTicketLifetimeMs, type TicketSample } from '../probe/index.js';
 import type { PhaseApplyResult } from './apply-phase.js';
 import type { PreflightResult } from './preflight.js';
-import type { PlanPhase, RotationPlan } from './types.js';
+import type { ApplyOutcome } from '../servers/apply-script.js';
+import type { NodeStep, PlanPhase, RotationPlan } from './types.js';
 
 /**
  * Servers whose previous generation keeps taking connections for a while after the new one
@@ -36,30 +37,37 @@ export function confirmationNeeds(
   const needs: ConfirmationNeeds = { confirmations: new Map(), reloadedAt: new Map() };
   for (const step of phase.steps) {
     const name = step.node.name;
-    if (!step.reload) {
-      needs.confirmations.set(name, 1);
-      continue;
-    }
-    const outcome = applied.outcomes.get(step.node);
-    const finished = applied.finishedAt.get(step.node);
-    // Keys set through HAProxy's runtime API are in the running process when the transaction
-    // has read them back: there is no other generation that could still answer.
-    const viaSocket = outcome?.ok === true && outcome.runtimeApi?.via === 'runtime-api';
-    // The node saw its old generation stop accepting: nothing is left to wait out.
-    const stopped = outcome?.ok === true && outcome.oldGenerationStopped === true;
-    if (viaSocket || stopped) {
-      needs.confirmations.set(name, 1);
-      continue;
-    }
-    const seen = outcome?.ok === true && outcome.generationChanged === true;
-    if (seen && finished !== undefined && !lingeringGenerations.has(server)) {
-      needs.confirmations.set(name, 1);
-      needs.reloadedAt.set(name, finished);
-    } else {
-      needs.confirmations.set(name, 2);
-    }
+    const need = stepConfirmationNeed(
+      step,
+      applied.outcomes.get(step.node),
+      applied.finishedAt.get(step.node),
+      server,
+    );
+    needs.confirmations.set(name, need.confirmations);
+    if (need.reloadedAt !== undefined) needs.reloadedAt.set(name, need.reloadedAt);
   }
   return needs;
+}
+
+/** What confirmationNeeds asks of one node, from its step and its transaction's outcome. */
+export function stepConfirmationNeed(
+  step: NodeStep,
+  outcome: ApplyOutcome | undefined,
+  finished: number | undefined,
+  server: ServerKind,
+): { confirmations: number; reloadedAt?: number } {
+  if (!step.reload) return { confirmations: 1 };
+  // Keys set through HAProxy's runtime API are in the running process when the transaction
+  // has read them back: there is no other generation that could still answer.
+  const viaSocket = outcome?.ok === true && outcome.runtimeApi?.via === 'runtime-api';
+  // The node saw its old generation stop accepting: nothing is left to wait out.
+  const stopped = outcome?.ok === true && outcome.oldGenerationStopped === true;
+  if (viaSocket || stopped) return { confirmations: 1 };
+  const seen = outcome?.ok === true && outcome.generationChanged === true;
+  if (seen && finished !== undefined && !lingeringGenerations.has(server)) {
+    return { confirmations: 1, reloadedAt: finished };
+  }
+  return { confirmations: 2 };
 }
 
 /**

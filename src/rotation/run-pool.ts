@@ -1,7 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { renderKey } from '../keys/index.js';
 import {
-  confirmKeyEverywhere,
   poolProbeSettings,
   takeTickets,
   toProbeTarget,
@@ -11,7 +10,8 @@ import {
 import { adapterFor } from '../servers/index.js';
 import type { PendingRotation } from '../servers/types.js';
 import { applyPhase } from './apply-phase.js';
-import { confirmationNeeds, reusableTickets } from './confirm-plan.js';
+import { startConfirmAsDone } from './confirm-as-done.js';
+import { reusableTickets } from './confirm-plan.js';
 import { retireLockRelease } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
 import { checkRetired, verifyAfter } from './verify-phase.js';
@@ -114,6 +114,20 @@ export async function runPoolPlan(
         };
       });
       for (const s of phase.steps) touched.add(s.node);
+      const t0 = Date.now();
+      const expect = phase.expectKeyId ?? stageExpectation(plan, pre);
+      const confirming =
+        expect !== undefined && phase.steps.some((s) => s.reload)
+          ? startConfirmAsDone({
+              steps: phase.steps,
+              versions,
+              expectedKeyId: expect,
+              server: pool.server,
+              deadlineMs: confirmDeadlineMs,
+              concurrency: opts.concurrency,
+              prober: opts.prober,
+            })
+          : undefined;
       const applied = await applyPhase(
         pool.name,
         phase.name,
@@ -122,25 +136,17 @@ export async function runPoolPlan(
         opts.sessions,
         opts.concurrency,
         opts.emit,
+        confirming?.nodeDone,
       );
       result.phases.push(applied.record);
       if (!applied.record.ok) {
+        await confirming?.abandon();
         const bad = applied.record.nodes.filter((n) => !n.ok).map((n) => `${n.node}: ${n.message}`);
         return await fail(`${phase.name} failed on ${bad.join('; ')}`);
       }
       if (phase.name === 'stage' && phase.steps.every((s) => !s.reload)) continue;
-
-      const expect = phase.expectKeyId ?? stageExpectation(plan, pre);
-      if (expect && phase.steps.some((s) => s.reload)) {
-        const t0 = Date.now();
-        const conf = await confirmKeyEverywhere(targets, versions, expect, confirmDeadlineMs, {
-          ...confirmationNeeds(phase, applied, pool.server),
-          concurrency: opts.concurrency,
-          prober: opts.prober,
-        });
-        if (conf.ok) {
-          confirmed = { tickets: conf.tickets, spentMs: applied.record.ms + Date.now() - t0 };
-        }
+      if (confirming && expect !== undefined) {
+        const conf = await confirming.finish();
         if (!conf.ok) {
           const bad = conf.nodes
             .filter((n) => !n.confirmed)
@@ -152,6 +158,7 @@ export async function runPoolPlan(
             `after ${phase.name}, not every node encrypts under ${expect.slice(0, 12)} within ${confirmDeadlineMs / 1000}s: ${[...new Set(bad)].join('; ')}`,
           );
         }
+        confirmed = { tickets: conf.tickets, spentMs: Date.now() - t0 };
       }
       if (phase.verifyAfter) {
         // The confirmation just took a ticket from every node and version under the new key, from
