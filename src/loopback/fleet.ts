@@ -126,7 +126,9 @@ export async function startFleet(spec: FleetSpec): Promise<Fleet> {
     });
     const prepared = planned.flatMap((p) =>
       p.nodes.map(async (n) => {
-        await mkdir(n.plan.dir, { mode: 0o755 });
+        // Recursive: a node with its own certificate may have its directory made already, by
+        // the certificate's generation running at the same time.
+        await mkdir(n.plan.dir, { recursive: true, mode: 0o755 });
         const [server, sshd] = await Promise.all([
           prepareServer(p.server, { ...n.plan, cert: n.cert, ticketKeys: n.ticketKeys }),
           prepareSshd(n.plan.dir, n.plan.name, n.plan.host, n.plan.sshPort, authorizedKeys),
