@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 
@@ -38,5 +39,23 @@ function parsePrivateKey(text: string): ParsedPrivateKey | undefined {
   const parsed = ssh2.utils.parseKey(text);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (key === undefined || key instanceof Error) return undefined;
-  return key.isPrivateKey() ? key : undefined;
+  return key.isPrivateKey() ? signingWithKeyObject(key) : undefined;
+}
+
+/**
+ * ssh2 keeps a parsed key's private half as PEM text and hands that text to crypto.sign at
+ * every login, which parses it again: 0.4 ms of CPU per Ed25519 signature against 0.03 ms with
+ * a KeyObject. The key offered to logins is the parsed key with its PEM replaced by a
+ * KeyObject (crypto.sign takes either); when ssh2 does not keep it where expected, the parsed
+ * key as it is.
+ */
+function signingWithKeyObject(key: object): object {
+  const slot = Object.getOwnPropertySymbols(key).find((s) => s.description === 'Private key PEM');
+  const pem = slot === undefined ? undefined : (key as Record<symbol, unknown>)[slot];
+  if (slot === undefined || typeof pem !== 'string') return key;
+  try {
+    return Object.create(key, { [slot]: { value: createPrivateKey(pem) } }) as object;
+  } catch {
+    return key;
+  }
 }
