@@ -12,8 +12,8 @@ describe('probeThreadCount', () => {
   });
 
   it('auto: none for small fleets, up to four with a core left free for large ones', () => {
-    expect(probeThreadCount('auto', [poolOf(40), poolOf(23)])).toBe(0);
-    const large = probeThreadCount('auto', [poolOf(40), poolOf(24)]);
+    expect(probeThreadCount('auto', [poolOf(600), poolOf(399)])).toBe(0);
+    const large = probeThreadCount('auto', [poolOf(600), poolOf(400)]);
     expect(large).toBe(Math.min(4, availableParallelism() - 1));
   });
 });

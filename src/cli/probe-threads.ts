@@ -5,10 +5,11 @@ import type { PoolSpec } from '../inventory/types.js';
 import { useHandshakeWorkers } from '../probe/handshake-workers.js';
 
 /**
- * From this many nodes on, probes run in worker threads by default: below it a run makes too few
- * handshakes to repay starting a thread (tens of milliseconds of CPU on the control host).
+ * From this many nodes on, probes run in worker threads by default. Simulated, on two cores
+ * (docs/benchmarks.md): no gain at 64 and 256 nodes for 20 MB more, 6% less time at 1,000,
+ * 15% at 10,000.
  */
-const autoThreadsFromNodes = 64;
+const autoThreadsFromNodes = 1000;
 /** More threads than this gain nothing: the nodes, not the control host, are then the limit. */
 const maxAutoThreads = 4;
 
