@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { loadInventory } from '../inventory/load-inventory.js';
 import { useSshConfig } from '../remote/ssh-target.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
+import { checkDescriptorLimit } from './descriptor-limit.js';
 import { probeThreadsOption, startProbeThreads } from './probe-threads.js';
 
 /** Options shared by the verbs that act on an inventory. */
@@ -32,14 +33,19 @@ export function poolOption(): Option {
   );
 }
 
+/** --concurrency when not given. */
+export const defaultConcurrency = 16;
+
 export function concurrencyOption(): Option {
-  return new Option('--concurrency <n>', 'nodes worked on at once').default(16).argParser((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1024) {
-      throw new UsageError(`--concurrency: expected a whole number from 1 to 1024, got "${v}"`);
-    }
-    return n;
-  });
+  return new Option('--concurrency <n>', 'nodes worked on at once')
+    .default(defaultConcurrency)
+    .argParser((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 1024) {
+        throw new UsageError(`--concurrency: expected a whole number from 1 to 1024, got "${v}"`);
+      }
+      return n;
+    });
 }
 
 export function acceptNewOption(): Option {
@@ -55,9 +61,11 @@ export function acceptNewOption(): Option {
  * contacted.
  */
 export async function loadPools(
-  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig' | 'probeThreads'>,
+  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig' | 'probeThreads'> &
+    Partial<Pick<FleetOptions, 'concurrency'>>,
 ): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
   const picked = await pickPools(opts);
+  checkDescriptorLimit(picked.pools, opts.concurrency ?? defaultConcurrency);
   await useSshConfig(picked.pools, opts.sshConfig);
   // Started now, they are ready by the time the first probe runs, after the SSH preflight.
   startProbeThreads(opts.probeThreads, picked.pools);

@@ -15,15 +15,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built stekctl binary as a user would, without a terminal. */
+/**
+ * Runs the built stekctl binary as a user would, without a terminal; `wrap` runs it under
+ * another command (`['prlimit', '--nofile=60']`).
+ */
 export function runCli(
   args: string[],
-  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { env?: Record<string, string>; timeoutMs?: number; wrap?: string[] } = {},
 ): Promise<CliResult> {
+  const [file, ...prefix] = [...(opts.wrap ?? []), process.execPath];
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [bin, ...args],
+      file as string,
+      [...prefix, bin, ...args],
       {
         // Audit lines of test runs go to a scratch state directory, not /var/lib/stekctl.
         env: { ...process.env, NO_COLOR: '1', STEKCTL_STATE_DIR: testStateDir, ...opts.env },
