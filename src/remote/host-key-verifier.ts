@@ -1,6 +1,7 @@
-import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OperationError, type StekError } from '../errors.js';
+import { FileVersionCache } from './file-version-cache.js';
 import { ConnectError, HostKeyError, formatHostPort } from './errors.js';
 import { knownHostsName } from './host-patterns.js';
 import { describeFsError } from './ssh-auth.js';
@@ -29,8 +30,11 @@ export interface VerifierOptions {
   acceptNew: boolean;
 }
 
-/** The last read per file, reused while the file's size and mtime stay the same. */
-const knownHostsTexts = new Map<string, { mtimeMs: number; size: number; text: Promise<string> }>();
+/** The last read per file, whole reads only (not one of a file being written meanwhile). */
+const knownHostsTexts = new FileVersionCache(
+  (file) => readFile(file, 'utf8'),
+  (text, size) => Buffer.byteLength(text) === size,
+);
 
 /**
  * The known_hosts text, or '' when the file does not exist (every key is then unknown). Every
@@ -40,23 +44,7 @@ const knownHostsTexts = new Map<string, { mtimeMs: number; size: number; text: P
  */
 export async function readKnownHosts(node: string, file: string): Promise<string> {
   try {
-    const before = await stat(file);
-    const cached = knownHostsTexts.get(file);
-    if (cached && cached.mtimeMs === before.mtimeMs && cached.size === before.size) {
-      return await cached.text;
-    }
-    const text = readFile(file, 'utf8');
-    const entry = { mtimeMs: before.mtimeMs, size: before.size, text };
-    knownHostsTexts.set(file, entry);
-    const read = await text.catch((err: unknown) => {
-      if (knownHostsTexts.get(file) === entry) knownHostsTexts.delete(file);
-      throw err;
-    });
-    // Changed while being read: do not keep it.
-    if (Buffer.byteLength(read) !== before.size && knownHostsTexts.get(file) === entry) {
-      knownHostsTexts.delete(file);
-    }
-    return read;
+    return await knownHostsTexts.read(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new ConnectError(node, `cannot read known_hosts file ${file}: ${describeFsError(err)}`);

@@ -1,6 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
+import { FileVersionCache } from './file-version-cache.js';
 
 /** A private key as ssh2 parsed it: signs logins without being parsed again. */
 export type ParsedPrivateKey = object;
@@ -11,8 +12,14 @@ interface IdentityKey {
   parsed: ParsedPrivateKey | undefined;
 }
 
-/** The last read per file, reused while its size and mtime stay the same. */
-const identities = new Map<string, { mtimeMs: number; size: number; key: Promise<IdentityKey> }>();
+/** The last read per file. */
+const identities = new FileVersionCache(
+  async (file): Promise<IdentityKey> => {
+    const text = await readFile(file, 'utf8');
+    return { text, parsed: parsePrivateKey(text) };
+  },
+  (key, size) => Buffer.byteLength(key.text) === size,
+);
 
 /**
  * An identity file's text and, for an unencrypted key ssh2 can use, the key parsed once: every
@@ -20,19 +27,8 @@ const identities = new Map<string, { mtimeMs: number; size: number; key: Promise
  * connection and keep each copy (text, parsed key, two native key objects) for as long as the
  * connection lives. Rejects like readFile when the file cannot be read.
  */
-export async function readIdentityKey(file: string): Promise<IdentityKey> {
-  const info = await stat(file);
-  const cached = identities.get(file);
-  if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.key;
-  const key = readFile(file, 'utf8').then((text) => ({ text, parsed: parsePrivateKey(text) }));
-  const entry = { mtimeMs: info.mtimeMs, size: info.size, key };
-  identities.set(file, entry);
-  try {
-    return await key;
-  } catch (err) {
-    if (identities.get(file) === entry) identities.delete(file);
-    throw err;
-  }
+export function readIdentityKey(file: string): Promise<IdentityKey> {
+  return identities.read(file);
 }
 
 function parsePrivateKey(text: string): ParsedPrivateKey | undefined {
