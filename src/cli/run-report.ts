@@ -10,6 +10,7 @@ import { renderPlan } from './render-plan.js';
 import { createProgress, renderSummary } from './render-rotate.js';
 import { rotateDocument } from './rotate-document.js';
 import { createTerminal } from './terminal.js';
+import { writeJson } from './write-json.js';
 
 interface ReportOptions {
   json?: boolean;
@@ -79,9 +80,7 @@ export function printReport(
 ): void {
   const t = createTerminal(process.stdout);
   if (opts.json) {
-    process.stdout.write(
-      `${JSON.stringify(rotateDocument(command, inventory, report), null, 2)}\n`,
-    );
+    writeJson(process.stdout, rotateDocument(command, inventory, report));
     return;
   }
   if (report.stopped === 'locked') {

@@ -5,6 +5,7 @@ import { inspectPools, type SessionMap } from '../fleet/inspect-pools.js';
 import { loadPools, withFleetOptions, type FleetOptions } from './options.js';
 import { renderStatus, statusDocument } from './render-status.js';
 import { createTerminal } from './terminal.js';
+import { writeJson } from './write-json.js';
 
 export function registerStatus(program: Command, run: (fn: () => Promise<number>) => void): void {
   const command = withFleetOptions(
@@ -33,7 +34,7 @@ async function status(opts: FleetOptions): Promise<number> {
     );
     const ok = reports.every((r) => r.verdict === 'consistent');
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(statusDocument(inventory, reports, ok), null, 2)}\n`);
+      writeJson(process.stdout, statusDocument(inventory, reports, ok));
     } else {
       process.stdout.write(renderStatus(reports, createTerminal(process.stdout)));
     }

@@ -7,6 +7,7 @@ import { verifySamples, writeMetricsFile } from '../report/metrics.js';
 import { loadPools, metricsFileOption, withFleetOptions, type FleetOptions } from './options.js';
 import { renderVerification, verifyDocument } from './render-verify.js';
 import { createTerminal } from './terminal.js';
+import { writeJson } from './write-json.js';
 
 interface VerifyOptions extends FleetOptions {
   ring: boolean;
@@ -58,7 +59,7 @@ async function verify(opts: VerifyOptions): Promise<number> {
       }
     }
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify(verifyDocument(inventory, results, ok), null, 2)}\n`);
+      writeJson(process.stdout, verifyDocument(inventory, results, ok));
     } else {
       process.stdout.write(renderVerification(results, createTerminal(process.stdout)));
     }
