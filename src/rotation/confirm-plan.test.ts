@@ -3,7 +3,7 @@ import type { NodeSpec, ServerKind } from '../inventory/types.js';
 import type { ApplyOutcome } from '../servers/apply-script.js';
 import { localNodeSpec } from '../servers/node-spec.fixture.js';
 import type { PhaseApplyResult } from './apply-phase.js';
-import { confirmationNeeds } from './confirm-plan.js';
+import { stepConfirmationNeed } from './confirm-plan.js';
 import type { NodeStep, PlanPhase } from './types.js';
 
 const nodes = ['a', 'b', 'c', 'd'].map((name) => localNodeSpec('/tmp/keys', { name }));
@@ -46,7 +46,25 @@ function appliedOf(outcomes: ApplyOutcome[]): PhaseApplyResult {
   };
 }
 
-describe('confirmationNeeds', () => {
+/** Every node's need in a phase, by node name, as the rotation asks them node by node. */
+function confirmationNeeds(phase: PlanPhase, applied: PhaseApplyResult, server: ServerKind) {
+  const confirmations = new Map<string, number>();
+  const reloadedAt = new Map<string, number>();
+  for (const step of phase.steps) {
+    const name = step.node.name;
+    const need = stepConfirmationNeed(
+      step,
+      applied.outcomes.get(step.node),
+      applied.finishedAt.get(step.node),
+      server,
+    );
+    confirmations.set(name, need.confirmations);
+    if (need.reloadedAt !== undefined) reloadedAt.set(name, need.reloadedAt);
+  }
+  return { confirmations, reloadedAt };
+}
+
+describe('stepConfirmationNeed', () => {
   const applied = appliedOf([ok(true), ok(undefined), ok(false), ok(true)]);
 
   it('asks one ticket of a node that showed a new generation, two where none was seen', () => {

@@ -1,9 +1,8 @@
 import type { ServerKind } from '../inventory/types.js';
 import { canReuseTickets, shortestTicketLifetimeMs, type TicketSample } from '../probe/index.js';
-import type { PhaseApplyResult } from './apply-phase.js';
 import type { PreflightResult } from './preflight.js';
 import type { ApplyOutcome } from '../servers/apply-script.js';
-import type { NodeStep, PlanPhase, RotationPlan } from './types.js';
+import type { NodeStep, RotationPlan } from './types.js';
 
 /**
  * Servers whose previous generation keeps taking connections for a while after the new one
@@ -12,13 +11,11 @@ import type { NodeStep, PlanPhase, RotationPlan } from './types.js';
  */
 const lingeringGenerations: ReadonlySet<ServerKind> = new Set<ServerKind>(['apache']);
 
-/** What the reload confirmation after `phase` asks of each node (see confirmKeyEverywhere). */
-export interface ConfirmationNeeds {
-  confirmations: Map<string, number>;
-  reloadedAt: Map<string, number>;
-}
-
 /**
+ * What a node's reload confirmation asks of it (see confirmKeyEverywhere), from its step and its
+ * transaction's outcome: how many tickets in a row under the expected key confirm it, and when
+ * its reload took effect (its first probe waits until shortly after).
+ *
  * One ticket under the expected key confirms a node whose transaction saw a new generation of
  * server processes (generationChanged), on a server whose old generation stops answering soon
  * after: the ticket then names a key of the configuration the new generation loaded, and its
@@ -29,27 +26,6 @@ export interface ConfirmationNeeds {
  * A node that saw its old generation stop accepting (nginx), or took the keys through HAProxy's
  * runtime API, needs one ticket and no wait.
  */
-export function confirmationNeeds(
-  phase: PlanPhase,
-  applied: PhaseApplyResult,
-  server: ServerKind,
-): ConfirmationNeeds {
-  const needs: ConfirmationNeeds = { confirmations: new Map(), reloadedAt: new Map() };
-  for (const step of phase.steps) {
-    const name = step.node.name;
-    const need = stepConfirmationNeed(
-      step,
-      applied.outcomes.get(step.node),
-      applied.finishedAt.get(step.node),
-      server,
-    );
-    needs.confirmations.set(name, need.confirmations);
-    if (need.reloadedAt !== undefined) needs.reloadedAt.set(name, need.reloadedAt);
-  }
-  return needs;
-}
-
-/** What confirmationNeeds asks of one node, from its step and its transaction's outcome. */
 export function stepConfirmationNeed(
   step: NodeStep,
   outcome: ApplyOutcome | undefined,
