@@ -2,6 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { TlsVersion } from '../inventory/types.js';
 import { ProbeError, type ProbeErrorCode } from './probe-error.js';
 import type { ProbeTarget } from './probe-target.js';
+// A type only: tls-connection imports this module at run time.
+import type { HandshakeOutcome } from './tls-connection.js';
 
 /* Probe handshakes in worker threads. A handshake is CPU work (key shares, session parsing,
  * certificate checks) independent of every other one and of the SSH connections, and on large
@@ -15,21 +17,14 @@ export interface HandshakeJob {
   session: Buffer | undefined;
 }
 
-export interface HandshakeResult {
-  reused: boolean;
-  certFingerprint: string | undefined;
-  sessions: Buffer[];
-  handshakeSession: Buffer | undefined;
-}
-
 export type ToWorker = { id: number; job: HandshakeJob } | { id: number; abort: true };
 export type FromWorker =
-  | { id: number; outcome: HandshakeResult }
+  | { id: number; outcome: HandshakeOutcome }
   | { id: number; error: { code: ProbeErrorCode; node: string; message: string; hint?: string } };
 
 interface Pending {
   node: string;
-  resolve: (r: HandshakeResult) => void;
+  resolve: (r: HandshakeOutcome) => void;
   reject: (e: Error) => void;
   worker: Slot;
 }
@@ -83,10 +78,10 @@ export function handshakeWorkersActive(): boolean {
 export function runInWorker(
   job: HandshakeJob,
   signal: AbortSignal | undefined,
-): Promise<HandshakeResult> {
+): Promise<HandshakeOutcome> {
   const slot = slots.reduce((a, b) => (b.pending < a.pending ? b : a));
   const id = nextId++;
-  return new Promise<HandshakeResult>((resolve, reject) => {
+  return new Promise<HandshakeOutcome>((resolve, reject) => {
     const onAbort = (): void => slot.worker.postMessage({ id, abort: true } satisfies ToWorker);
     const done = (): void => {
       signal?.removeEventListener('abort', onAbort);
