@@ -224,7 +224,8 @@ export function planCommand(
       },
     };
   }
-  if (script?.includes('say OK "generation:')) return applyCommand(node, script, keys, times);
+  if (script?.includes('"DONE|generation:') || script?.includes('say OK "generation:'))
+    return applyCommand(node, script, keys, times);
   if (script?.includes('UNLOCK|ok')) return unlockCommand(node, script, times);
   if (script?.includes('LOCK|ok')) return lockCommand(node, script, times);
   return {

@@ -97,7 +97,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     '  rm -f .stekctl-none',
     '  if [ -f .stekctl-prev-manifest ]; then back .stekctl-prev-manifest stekctl.json; fi',
     '  for f in $new; do rm -f -- "$f"; done',
-    '  rm -f .stekctl-next .stekctl-manifest .stekctl-new-* .stekctl-adopt',
+    '  rm -f .stekctl-next .stekctl-manifest .stekctl-new-* .stekctl-adopt .stekctl-dump',
     '}',
     'fail() { restore; say "FAIL-$1" "$2"; say RESTORED yes; exit 0; }',
     '[ -d "$d" ] && cd "$d" || { say FAIL-setup "key directory $d does not exist or cannot be entered"; say RESTORED yes; exit 0; }',
@@ -106,7 +106,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     // directory itself; check and reload run without the descriptor, so no daemon inherits it.
     'exec 9<.',
     `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
-    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none',
+    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump',
   ];
   // HAProxy with a runtime API: the socket is checked before anything is written.
   const runtimeApi = spec.reload && adapter.kind === 'haproxy' ? node.runtimeApi : undefined;
@@ -192,12 +192,15 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'fi',
     );
   }
-  for (const f of spec.deleteFiles) L.push(`rm -f -- ${f}`);
-  L.push('rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none');
-  if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
+  // One rm for the retired files and the transaction's own leftovers.
   L.push(
-    `say OK "generation:\${changed:-none} drained:\${drained:-unknown}${runtimeApi ? ' $stek_rt' : ''}"`,
+    `rm -f -- .stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump ${spec.deleteFiles.join(' ')}`.trimEnd(),
   );
+  if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
+  const verdict = 'generation:${changed:-none} drained:${drained:-unknown}';
+  // The verdict's words come from this script alone and need no encoding (DONE is OK in plain
+  // text); the runtime API's detail quotes the server and goes through say.
+  L.push(runtimeApi ? `say OK "${verdict} $stek_rt"` : `echo "DONE|${verdict}"`);
   return L.join('\n') + '\n';
 }
 
@@ -223,12 +226,11 @@ export function parseApplyOutput(
       reloadAt = Number(line.slice(bar + 1)) || undefined;
       continue;
     }
+    const field = line.slice(bar + 1);
     const text = printable(
-      Buffer.from(line.slice(bar + 1), 'base64')
-        .toString('utf8')
-        .trim(),
+      (tag === 'DONE' ? field : Buffer.from(field, 'base64').toString('utf8')).trim(),
     );
-    if (tag === 'OK') {
+    if (tag === 'OK' || tag === 'DONE') {
       const g = /generation:(\w+)/.exec(text)?.[1];
       const drained = /drained:(\w+)/.exec(text)?.[1];
       const runtimeApi = parseRuntimeDetail(text);
@@ -260,20 +262,18 @@ export function parseApplyOutput(
 
 /**
  * The config test. When the server's config dump is the same test (nginx -T for nginx -t), the
- * dump is taken instead, into a private directory removed on exit, so that the pid file is read
+ * dump is taken instead, into .stekctl-dump in the key directory, so that the pid file is read
  * from it without dumping the config a second time.
  */
 function checkLines(node: NodeSpec, dump: ConfigDump | undefined): string[] {
   const plain = `out=$( ( ${node.check} ) 2>&1 9<&- ) || fail check "$out"`;
   if (!dump?.isCheck) return [plain];
+  // The dump goes to the key directory, which this transaction holds (flock) and cleans up
+  // (restore, the last rm, the next transaction's first rm): no temporary directory to make.
   return [
-    'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
-    'if [ -n "$stek_t" ]; then',
-    // The path is put into the trap as it is now (mktemp's name needs no quoting), so that no
-    // later assignment can change what the trap removes.
-    `  trap "rm -rf -- '$stek_t'" EXIT`,
-    `  out=$( ( ${dump.command} ) 2>&1 > "$stek_t/dump" 9<&- ) || fail check "$out"`,
-    `else ${plain}; fi`,
+    'if : > .stekctl-dump 2>/dev/null; then',
+    `  out=$( ( ${dump.command} ) 2>&1 > .stekctl-dump 9<&- ) || fail check "$out"`,
+    `else rm -f .stekctl-dump; ${plain}; fi`,
   ];
 }
 
@@ -285,9 +285,9 @@ function pidFileLines(
 ): string[] {
   const pid = adapter.pidFileScript?.(node);
   if (!pid || !dump) return [];
-  const taken = `stek_pf=$( ( ${pid} ) < "$stek_t/dump" 2>/dev/null )`;
+  const taken = `stek_pf=$( ( ${pid} ) < .stekctl-dump 2>/dev/null )`;
   const fresh = `stek_pf=$( ( ${dump.command} ) 2>/dev/null 9<&- | ( ${pid} ) 2>/dev/null )`;
-  return [`if [ -n "\${stek_t:-}" ] && [ -f "$stek_t/dump" ]; then ${taken}; else ${fresh}; fi`];
+  return [`if [ -s .stekctl-dump ]; then ${taken}; else ${fresh}; fi`];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { printable } from './printable.js';
-import type { KeyFileInfo, RawNodeState } from './types.js';
+import type { KeyFileInfo, RawNodeState, ReferencedFile } from './types.js';
 
 const safeFileName = /^[A-Za-z0-9._-]+$/;
 
@@ -41,14 +41,7 @@ export function parseReadOutput(stdout: string): RawNodeState {
         raw.manifestText = decode(f[1]);
         break;
       case 'R':
-        if (f[1]) {
-          raw.referenced.set(
-            f[1],
-            f[2] === 'missing'
-              ? 'missing'
-              : { size: Number(f[2]), mode: f[3] ?? '', keyId: keyIdField(f[4]) },
-          );
-        }
+        if (f[1]) raw.referenced.set(f[1], referenceRecord(f, raw.files));
         break;
       case 'KM':
         raw.keyLinesMode = f[1];
@@ -67,9 +60,14 @@ export function parseReadOutput(stdout: string): RawNodeState {
       case 'N':
         if (f[1]) raw.foreignKeys.push(f[1]);
         break;
-      case 'T':
-        if (f[1]) raw.ticketLifetime = f[1];
+      case 'T': {
+        const lifetime = f
+          .slice(1)
+          .join('')
+          .replace(/[^A-Za-z0-9]/g, '');
+        if (lifetime) raw.ticketLifetime = lifetime;
         break;
+      }
       case 'X':
         raw.check = { ok: f[1] === '0', output: printable(decode(f[2]) ?? '') };
         break;
@@ -92,6 +90,22 @@ function parseFileRecord(f: string[]): KeyFileInfo | undefined {
     mtime: Number(mtime),
     keyId: keyIdField(id),
   };
+}
+
+/**
+ * `R|path|size|mode|id`, `R|path|missing`, or `R|path|=` for a file in keyDir whose F record
+ * (printed before) describes it.
+ */
+function referenceRecord(f: string[], files: KeyFileInfo[]): ReferencedFile {
+  if (f[2] === 'missing') return 'missing';
+  if (f[2] === '=') {
+    const name = (f[1] ?? '').slice((f[1] ?? '').lastIndexOf('/') + 1);
+    const file = files.find((x) => x.file === name);
+    if (!file) return 'missing';
+    // The F record names a key only at a key's size; the size alone then tells what is wrong.
+    return { size: file.size, mode: file.mode, keyId: file.keyId };
+  }
+  return { size: Number(f[2]), mode: f[3] ?? '', keyId: keyIdField(f[4]) };
 }
 
 function keyIdField(s: string | undefined): string | undefined {

@@ -63,6 +63,51 @@ describe('the read script', () => {
     expect(state.included).toBe(false);
   });
 
+  it('describes keys in keyDir once and stats keys elsewhere, with the same result', async () => {
+    const keyDir = join(dir, 'mixed');
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(keyDir, { mode: 0o700 });
+    await mkdir(elsewhere, { mode: 0o700 });
+    const inDir = randomBytes(80);
+    const outside = randomBytes(48);
+    await writeFile(join(keyDir, 'in.key'), inDir, { mode: 0o600 });
+    await writeFile(join(keyDir, 'short.key'), randomBytes(32), { mode: 0o600 });
+    await writeFile(join(keyDir, 'odd name.key'), randomBytes(48), { mode: 0o600 });
+    await writeFile(join(keyDir, '.hidden'), 'x', { mode: 0o600 });
+    await writeFile(join(elsewhere, 'hand.key'), outside, { mode: 0o644 });
+    await writeFile(
+      join(keyDir, 'tickets.conf'),
+      [
+        `ssl_session_ticket_key ${elsewhere}/hand.key;`,
+        `ssl_session_ticket_key ${keyDir}/in.key;`,
+        `ssl_session_ticket_key ${keyDir}/short.key;`,
+        `ssl_session_ticket_key ${keyDir}/odd;`,
+      ].join('\n') + '\n',
+      { mode: 0o600 },
+    );
+    const node = nodeFor(keyDir);
+    const { raw, stdout, adapter } = await readLocally('nginx', node);
+    expect(stdout).toContain(`R|${keyDir}/in.key|=`);
+    expect(stdout).toContain(`R|${elsewhere}/hand.key|48|644|`);
+    expect(raw.files.map((f) => f.file).sort()).toEqual([
+      '.hidden',
+      'in.key',
+      'short.key',
+      'tickets.conf',
+    ]);
+    expect(raw.dir).toEqual({ exists: true, mode: '700', owner: 'root' });
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    const id = (b: Buffer) => b.subarray(0, 16).toString('hex');
+    expect(state.ring.map((e) => [e.keyId, e.size, e.mode])).toEqual([
+      [id(outside), 48, '644'],
+      [id(inDir), 80, '600'],
+      [undefined, 32, '600'],
+      [undefined, undefined, undefined],
+    ]);
+    expect(state.problems).toContain(`${keyDir}/short.key is 32 bytes, not a 48- or 80-byte key`);
+    expect(state.problems).toContain(`refers to ${keyDir}/odd, which does not exist`);
+  });
+
   it('reports the last three lines of an HAProxy key list as previous, current, next', async () => {
     const keyDir = join(dir, 'haproxy');
     await mkdir(keyDir, { mode: 0o700 });

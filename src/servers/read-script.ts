@@ -20,15 +20,22 @@ export function buildReadScript(
     keynameFunction,
     `d=${d}`,
     'echo "BEGIN|1"',
-    'if [ -d "$d" ]; then',
-    '  echo "D|$(stat -c "%a|%U" "$d")"',
-    '  for f in "$d"/* "$d"/.[!.]*; do',
+    // One stat for the directory and all its files: a process per file made most of the read's
+    // cost. Names outside [A-Za-z0-9._-] are left out here, as the parser would drop them.
+    'if [ -d "$d" ]; then (',
+    '  cd "$d" 2>/dev/null || { echo "D|$(stat -c "%a|%U" "$d")"; exit 0; }',
+    '  set --',
+    '  for f in * .[!.]*; do',
     '    [ -f "$f" ] || continue',
-    '    st=$(stat -c "%s|%a|%U|%Y" "$f"); id=-',
-    '    case "${st%%|*}" in 48|80) id=$(keyname < "$f");; esac',
-    '    echo "F|${f##*/}|$st|$id"',
+    `    case "$f" in ${unsafeName}) continue;; esac`,
+    '    set -- "$@" "$f"',
     '  done',
-    'else echo "D|missing"; fi',
+    `  stat -c '%n|%s|%a|%U|%Y' -- . "$@" | while IFS='|' read -r n size mode owner mtime; do`,
+    '    if [ "$n" = . ]; then echo "D|$mode|$owner"; continue; fi',
+    '    id=-; case "$size" in 48|80) id=$(keyname < "$n");; esac',
+    '    echo "F|$n|$size|$mode|$owner|$mtime|$id"',
+    '  done',
+    ') else echo "D|missing"; fi',
     'if [ -f "$d/tickets.conf" ]; then echo "C|$(base64 -w0 < "$d/tickets.conf")"; fi',
     'if [ -f "$d/stekctl.json" ]; then echo "M|$(base64 -w0 < "$d/stekctl.json")"; fi',
   ];
@@ -37,6 +44,11 @@ export function buildReadScript(
     lines.push(
       'if [ -f "$d/tickets.conf" ]; then',
       `  sed -n 's/^[[:space:]]*${directive}[[:space:]]\\{1,\\}"\\{0,1\\}\\([^";[:space:]]*\\).*/\\1/p' "$d/tickets.conf" | while IFS= read -r p; do`,
+      // A key file right in keyDir was described by its F record: `=` says so, without a second
+      // stat and od of the same file.
+      '    case "$p" in "$d"/*/*) ;; "$d"/*)',
+      `      case "\${p#"$d"/}" in ${unsafeName}) ;; *) if [ -f "$p" ]; then echo "R|$p|="; continue; fi;; esac;;`,
+      '    esac',
       '    if [ -f "$p" ]; then echo "R|$p|$(stat -c "%s|%a" "$p")|$(keyname < "$p")"; else echo "R|$p|missing"; fi',
       '  done',
       'fi',
@@ -64,6 +76,9 @@ export function buildReadScript(
  * Prints a key file's 16-byte name in hex, from stdin: od reads those 16 bytes and no more, and
  * the shell joins its words (one process per key instead of three).
  */
+/** Case patterns for file names the F records leave out (see the parser's safe names). */
+const unsafeName = `''|..*|*[!A-Za-z0-9._-]*`;
+
 const keynameFunction =
   'keyname() { stek_i=; for stek_b in $(od -An -tx1 -N16 -v); do stek_i=$stek_i$stek_b; done; echo "$stek_i"; }';
 
@@ -94,7 +109,7 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
       `if [ -n "$stek_t" ]; then { ${snippet}; } < "$stek_t/dump"; ` +
       `else ( ${dump.command} ) 2>/dev/null | ( ${snippet} ); fi`;
     if (dump.isCheck) {
-      check = `if [ -n "$stek_t" ]; then stek_cr=$stek_dr; stek_co=$(cat "$stek_t/err"); else ${check}; fi`;
+      check = `if [ -n "$stek_t" ]; then stek_cr=$stek_dr; stek_co=; if [ -s "$stek_t/err" ]; then stek_co=$(cat "$stek_t/err"); fi; else ${check}; fi`;
     }
   }
   // The check runs at most once, in this shell (not a subshell), whichever record needs it first.
@@ -103,12 +118,14 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
     `if ${fromDump(adapter.includeCheck(node))} >/dev/null 2>&1; then echo "I|yes"; ` +
       `else stek_check; [ "$stek_cr" != 0 ] || echo "I|no"; fi`,
     `${fromDump(adapter.foreignKeysScript(node))} 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
-    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | head -n 1 | tr -cd 'A-Za-z0-9')"`,
+    // The first line only; the parser keeps its letters and digits.
+    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | { IFS= read -r stek_l; printf %s "$stek_l"; } )"`,
   );
   if (runCheck) {
     lines.push(
       'stek_check',
-      'echo "X|$stek_cr|$(printf %s "$stek_co" | tail -c 2000 | base64 -w0)"',
+      // A quiet check prints nothing: no pipeline to encode nothing.
+      'if [ -n "$stek_co" ]; then echo "X|$stek_cr|$(printf %s "$stek_co" | tail -c 2000 | base64 -w0)"; else echo "X|$stek_cr|"; fi',
     );
   }
   return lines;

@@ -155,7 +155,7 @@ export interface RawNodeState {
   conf: string | undefined;
   manifestText: string | undefined;
   /** Key files the managed conf refers to, as stat'ed by the node. */
-  referenced: Map<string, { size: number; mode: string; keyId: string | undefined } | 'missing'>;
+  referenced: Map<string, ReferencedFile>;
   /** HAProxy key list: per non-empty line, decoded size and name. */
   keyLines: { size: number; keyId: string | undefined }[] | undefined;
   keyLinesMode: string | undefined;
@@ -168,3 +168,6 @@ export interface RawNodeState {
   runtimeKeys?: string[] | 'unreadable';
   complete: boolean;
 }
+
+/** A key file a managed conf names: what the node read of it, or that it does not exist. */
+export type ReferencedFile = { size: number; mode: string; keyId: string | undefined } | 'missing';
