@@ -191,7 +191,7 @@ function lockCommand(node: SimNode, script: string, times: ServiceTimes): Comman
 }
 
 function unlockCommand(node: SimNode, script: string, times: ServiceTimes): CommandPlan {
-  const pattern = quotedAfter(script, 'grep -qF ');
+  const pattern = quotedAfter(script, 'case "$stek_l" in *');
   return {
     kind: 'unlock',
     serviceMs: times.execMs,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createRandomRng, createSeededRng, planProbes, shuffle } from './probe-plan.js';
+import {
+  createRandomRng,
+  createSeededRng,
+  planKeyCoverage,
+  planProbes,
+  shuffle,
+} from './probe-plan.js';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `n${i + 1}`);
 
@@ -60,5 +66,41 @@ describe('shuffle', () => {
     const out = shuffle(input, createSeededRng(3));
     expect([...out].sort()).toEqual([...input].sort());
     expect(input).toEqual(names(20));
+  });
+});
+
+describe('planKeyCoverage', () => {
+  const nodes = ['a', 'b', 'c', 'd', 'e'];
+
+  it('gives every node one ticket per key, from another node', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const plan = planKeyCoverage(
+        new Map([
+          ['k1', ['a', 'b', 'c']],
+          ['k2', ['d', 'e']],
+        ]),
+        nodes,
+        createSeededRng(seed),
+      );
+      for (const key of ['k1', 'k2']) {
+        const mine = plan.filter((p) => p.keyId === key);
+        expect(mine.map((p) => p.to).sort()).toEqual(nodes);
+        expect(mine.every((p) => p.from !== p.to)).toBe(true);
+      }
+      expect(plan.filter((p) => p.keyId === 'k2').every((p) => ['d', 'e'].includes(p.from))).toBe(
+        true,
+      );
+    }
+  });
+
+  it('offers a lone ticket back to its own node too, and varies from run to run', () => {
+    const only = new Map([['k', ['c']]]);
+    const plan = planKeyCoverage(only, nodes, createSeededRng(3));
+    expect(plan.map((p) => p.to).sort()).toEqual(nodes);
+    expect(plan.every((p) => p.from === 'c')).toBe(true);
+    const many = new Map([['k', nodes]]);
+    expect(planKeyCoverage(many, nodes, createSeededRng(1))).not.toEqual(
+      planKeyCoverage(many, nodes, createSeededRng(2)),
+    );
   });
 });

@@ -62,3 +62,29 @@ export function planProbes(nodes: readonly string[], matrixMax: number, rng: Rng
   }
   return shuffle(pairs, rng);
 }
+
+/**
+ * Which earlier tickets to offer where, when the question is whether every node resumes (or
+ * rejects) tickets under each key they were issued under: every node receives one ticket per
+ * key, from another node where one holds a ticket under that key. A ticket resumes by its key
+ * and the receiving server's certificate, not by which node issued it, so further offers under
+ * the same key prove nothing more, while a foreign one also catches a node whose certificate
+ * differs. Issuers and receivers are paired in random order, changing from run to run.
+ */
+export function planKeyCoverage(
+  issuersByKey: ReadonlyMap<string, readonly string[]>,
+  receivers: readonly string[],
+  rng: Rng,
+): (ProbePair & { keyId: string })[] {
+  const pairs: (ProbePair & { keyId: string })[] = [];
+  for (const [keyId, issuers] of issuersByKey) {
+    const from = shuffle([...new Set(issuers)], rng);
+    if (from.length === 0) continue;
+    shuffle([...new Set(receivers)], rng).forEach((to, i) => {
+      let issuer = from[i % from.length] as string;
+      if (issuer === to && from.length > 1) issuer = from[(i + 1) % from.length] as string;
+      pairs.push({ from: issuer, to, keyId });
+    });
+  }
+  return shuffle(pairs, rng);
+}

@@ -1,5 +1,5 @@
 import type { TlsVersion } from '../inventory/types.js';
-import { createRandomRng, createSeededRng, planProbes } from './probe-plan.js';
+import { createRandomRng, createSeededRng, planKeyCoverage } from './probe-plan.js';
 import type { OfferReport, ProbeFailure } from './report-types.js';
 import { createDeadline, runBounded, scaleDeadline, type TaskOutcome } from './run-bounded.js';
 import type { ResumeResult, TicketSample } from './tls-probe.js';
@@ -14,8 +14,6 @@ export interface RotationCheckOptions {
    * every further wave of `concurrency` probes.
    */
   deadlineMs?: number;
-  /** Above this many targets each ticket goes to its own node and one other; default: all. */
-  matrixMax?: number;
   seed?: number;
   signal?: AbortSignal;
   /**
@@ -115,13 +113,16 @@ async function offerAll(
   const versions = [...new Set(samples.map((s) => s.version))];
   const jobs: { base: OfferReport; sample: TicketSample; target: ProbeTarget }[] = [];
   for (const version of versions) {
-    const plan = planProbes(names, opts.matrixMax ?? Number.POSITIVE_INFINITY, rng);
-    for (const { from, to } of plan) {
-      const sample = samples.find((s) => s.version === version && s.node === from);
-      // A ticket names its key: a sample without a key id holds no ticket to offer.
-      if (sample?.keyId === undefined) continue;
-      const base: OfferReport = { from, to, version, reused: false };
-      if (sample.keyId !== undefined) base.offeredKeyId = sample.keyId;
+    // A ticket names its key: a sample without a key id holds no ticket to offer.
+    const held = samples.filter(
+      (s): s is TicketSample & { keyId: string } =>
+        s.version === version && s.keyId !== undefined && byName.has(s.node),
+    );
+    const issuers = new Map<string, string[]>();
+    for (const s of held) issuers.set(s.keyId, [...(issuers.get(s.keyId) ?? []), s.node]);
+    for (const { from, to, keyId } of planKeyCoverage(issuers, names, rng)) {
+      const sample = held.find((s) => s.node === from && s.keyId === keyId) as TicketSample;
+      const base: OfferReport = { from, to, version, reused: false, offeredKeyId: keyId };
       jobs.push({ base, sample, target: byName.get(to) as ProbeTarget });
     }
   }
@@ -154,9 +155,9 @@ async function offerAll(
 }
 
 /**
- * Offers tickets taken earlier (e.g. before a promotion) to every node (or, above `matrixMax`,
- * to their own node and one other) and expects every one to resume. Samples without a ticket
- * are problems too: nothing was proven for them.
+ * Offers tickets taken earlier (e.g. before a promotion) so that every node receives one under
+ * each key they were issued under (see planKeyCoverage), and expects every one to resume.
+ * Samples without a ticket are problems too: nothing was proven for them.
  */
 export async function checkTicketsResume(
   samples: TicketSample[],
@@ -180,9 +181,9 @@ export async function checkTicketsResume(
 }
 
 /**
- * After a key is retired, tickets under it must resume nowhere. Offers every sample to every
- * node (or the plan above `matrixMax`); a node that cannot be reached proves nothing and is a
- * problem as well.
+ * After a key is retired, tickets under it must resume nowhere: every node receives one under
+ * each key (see planKeyCoverage); a node that cannot be reached proves nothing and is a problem
+ * as well.
  */
 export async function checkTicketsRejected(
   samples: TicketSample[],

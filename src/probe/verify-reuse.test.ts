@@ -123,10 +123,9 @@ describe('deadlines on a pool larger than the concurrency', () => {
     expect(taken.failures).toEqual([]);
     const check = await checkTicketsResume(taken.samples, targets, {
       concurrency: 1,
-      matrixMax: 8,
       prober: slowProber(10),
     });
     expect(check.ok).toBe(true);
-    expect(check.offers).toHaveLength(24);
+    expect(check.offers).toHaveLength(12);
   });
 });

@@ -84,7 +84,8 @@ export function lockThenScript(lockScript: string, next: string): string {
 }
 
 export function releaseLockScript(node: NodeSpec, runId: string): string {
-  return `cd ${quoteShell(node.keyDir)} 2>/dev/null && grep -qF ${quoteShell(`"runId":"${runId}"`)} stekctl.lock 2>/dev/null && rm -f stekctl.lock; echo "UNLOCK|ok"`;
+  // The lock is one line of JSON: the shell's read and case stand in for a grep process.
+  return `stek_l=; cd ${quoteShell(node.keyDir)} 2>/dev/null && { IFS= read -r stek_l < stekctl.lock; } 2>/dev/null; case "$stek_l" in *${quoteShell(`"runId":"${runId}"`)}*) rm -f stekctl.lock;; esac; echo "UNLOCK|ok"`;
 }
 
 export type LockResult =

@@ -61,7 +61,6 @@ export async function verifyAfter(
     const check = await checkTicketsResume(toCheck, targets, {
       concurrency: opts.concurrency,
       prober: opts.prober,
-      matrixMax: settings.matrixMax,
     });
     if (decryptOnly) {
       result.ticketChecks.push({

@@ -63,6 +63,9 @@ export type ApplyOutcome =
 
 const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
+/** The files a transaction leaves only when it was cut short. */
+const leftovers = '.stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump';
+
 /** How long a transaction waits for one still running on the node (a dropped connection's). */
 const lockWaitSeconds = 90;
 
@@ -106,7 +109,8 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     // directory itself; check and reload run without the descriptor, so no daemon inherits it.
     'exec 9<.',
     `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
-    'rm -f .stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump',
+    // Leftovers of a transaction cut short; looked for with the shell's test, as there rarely are.
+    `for f in ${leftovers}; do if [ -e "$f" ] || [ -L "$f" ]; then rm -f ${leftovers}; break; fi; done`,
   ];
   // HAProxy with a runtime API: the socket is checked before anything is written.
   const runtimeApi = spec.reload && adapter.kind === 'haproxy' ? node.runtimeApi : undefined;
@@ -194,7 +198,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
   }
   // One rm for the retired files and the transaction's own leftovers.
   L.push(
-    `rm -f -- .stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump ${spec.deleteFiles.join(' ')}`.trimEnd(),
+    `rm -f -- ${leftovers} ${spec.deleteFiles.join(' ')}`.trimEnd(),
   );
   if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
   const verdict = 'generation:${changed:-none} drained:${drained:-unknown}';
@@ -299,12 +303,13 @@ function pidFileLines(
 function drainLines(adapter: ServerAdapter, node: NodeSpec): string[] {
   const drainedScript = adapter.drainedScript?.(node);
   if (!drainedScript) return [];
+  const firstNap = ((adapter.drainDelayMs ?? 20) / 1000).toFixed(2);
   return [
     `drained_now() { ${drainedScript}
 }`,
     'if [ "$changed" = yes ]; then',
-    '  drained=no; i=0',
-    '  while [ $i -lt 50 ]; do if drained_now 2>/dev/null; then drained=yes; break; fi; sleep 0.02; i=$((i+1)); done',
+    `  drained=no; i=0; nap=${firstNap}`,
+    '  while [ $i -lt 50 ]; do if drained_now 2>/dev/null; then drained=yes; break; fi; sleep $nap; nap=0.02; i=$((i+1)); done',
     'fi',
   ];
 }

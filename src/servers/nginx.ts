@@ -67,6 +67,9 @@ export const nginxAdapter: ServerAdapter = {
       '[ -z "$stek_busy" ]',
     ].join('\n');
   },
+  // ngx_master_process_cycle: on a reload the master starts the new workers, sleeps 100 ms,
+  // then tells the old ones to shut down.
+  drainDelayMs: 80,
   lifetimeScript() {
     return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
   },

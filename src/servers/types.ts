@@ -117,6 +117,12 @@ export interface ServerAdapter {
    * old processes cannot be told apart from the new ones leave it out.
    */
   drainedScript?(node: NodeSpec): string;
+  /**
+   * How long after a new generation shows the server starts stopping the old one: the drain
+   * wait sleeps that long before its second look instead of polling through it (every poll is
+   * a process on the node).
+   */
+  drainDelayMs?: number;
   /** Shell snippet printing the server's ticket lifetime, if it can be told (dump on stdin). */
   lifetimeScript(node: NodeSpec): string;
 }
