@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
 import { appendAuditLine, buildAuditRecord } from '../report/audit-log.js';
@@ -28,6 +29,8 @@ export async function runWithSignals(
   work: (signal: AbortSignal, emit: EmitEvent) => Promise<RotateReport>,
 ): Promise<RotateReport> {
   const controller = new AbortController();
+  // Each pool's waits and probe deadlines listen on it: many pools are expected.
+  setMaxListeners(0, controller.signal);
   const onSignal = (sig: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       process.stderr.write(

@@ -111,3 +111,36 @@ describe('startConfirmAsDone', () => {
     expect(asked).not.toContain('b');
   });
 });
+
+describe('startConfirmAsDone on a pool of more than ten nodes', () => {
+  it('confirms them all at once without a listener-leak warning', async () => {
+    const many = Array.from({ length: 14 }, (_, i) =>
+      localNodeSpec('/tmp/keys', { name: `n${i}` }),
+    );
+    const manySteps = many.map((node) => ({ ...steps[0], node }) as NodeStep);
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      // Every node is being confirmed when the last one is handed in: all listen at once.
+      const confirming = startConfirmAsDone({
+        steps: manySteps,
+        versions: ['TLSv1.3'],
+        expectedKeyId: 'new',
+        server: 'nginx',
+        deadlineMs: 1000,
+        concurrency: 1,
+        prober: fakeProber(() => 'new', []),
+      });
+      for (const node of many) confirming.nodeDone(node, reloaded, Date.now());
+      const conf = await confirming.finish();
+      expect(conf.ok).toBe(true);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pLimit from 'p-limit';
 import type { NodeSpec, ServerKind, TlsVersion } from '../inventory/types.js';
 import {
@@ -50,6 +51,9 @@ export function startConfirmAsDone(opts: ConfirmAsDoneOptions): ConfirmAsDone {
       limit(() => base.offerTicket(target, version, sample, o)),
   };
   const stop = new AbortController();
+  // Every node's confirmation listens on it: a pool of more than ten nodes is expected, and
+  // Node's warning about a listener leak would reach the operator's terminal.
+  setMaxListeners(0, stop.signal);
   const running = new Map<NodeSpec, Promise<KeyConfirmation>>();
   return {
     nodeDone(node, outcome, finishedAt) {

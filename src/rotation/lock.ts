@@ -56,7 +56,8 @@ export function acquireLockScript(
   lines.push(
     't=.stekctl-lock.$$',
     `err=$( { ( umask 077; printf %s ${quoteShell(text)} > "$t" ); } 2>&1 )`,
-    `if [ "$(wc -c 2>/dev/null < "$t")" != ${Buffer.byteLength(text)} ]; then rm -f "$t"; ` +
+    // Read back with the shell's read: a short write (full disk) leaves a different line.
+    `stek_w=; IFS= read -r stek_w < "$t" 2>/dev/null; if [ "$stek_w" != ${quoteShell(text.trimEnd())} ]; then rm -f "$t"; ` +
       `echo "LOCK|error|$(printf 'cannot write the lock file in %s (read-only or full?): %s' "$PWD" "\${err:-short write}" | base64 -w0)"; exit 0; fi`,
     'if ln "$t" stekctl.lock 2>/dev/null; then rm -f "$t"; echo "LOCK|ok"; exit 0; fi',
     'rm -f "$t"',

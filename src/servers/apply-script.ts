@@ -197,9 +197,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     );
   }
   // One rm for the retired files and the transaction's own leftovers.
-  L.push(
-    `rm -f -- ${leftovers} ${spec.deleteFiles.join(' ')}`.trimEnd(),
-  );
+  L.push(`rm -f -- ${leftovers} ${spec.deleteFiles.join(' ')}`.trimEnd());
   if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
   const verdict = 'generation:${changed:-none} drained:${drained:-unknown}';
   // The verdict's words come from this script alone and need no encoding (DONE is OK in plain

@@ -68,8 +68,8 @@ export const nginxAdapter: ServerAdapter = {
     ].join('\n');
   },
   // ngx_master_process_cycle: on a reload the master starts the new workers, sleeps 100 ms,
-  // then tells the old ones to shut down.
-  drainDelayMs: 80,
+  // then tells the old ones to shut down; the new ones were seen after they started.
+  drainDelayMs: 100,
   lifetimeScript() {
     return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
   },
