@@ -164,8 +164,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     );
   }
   if (spec.manifest !== undefined) {
+    // The manifest is the last write: without a check or reload after it, nothing can fail
+    // once it is in place, and there is nothing to save it for (the retire).
+    if (spec.check || spec.reload)
+      L.push(`if [ -f stekctl.json ]; then ${save('stekctl.json', '.stekctl-prev-manifest')}; fi`);
     L.push(
-      `if [ -f stekctl.json ]; then ${save('stekctl.json', '.stekctl-prev-manifest')}; fi`,
       `printf %s ${quoteShell(spec.manifest)} > .stekctl-manifest && mv -f .stekctl-manifest stekctl.json || fail write "cannot write stekctl.json in $d"`,
     );
   }

@@ -114,13 +114,16 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
   }
   // The check runs at most once, in this shell (not a subshell), whichever record needs it first.
   lines.push(`stek_check() { [ -n "\${stek_cr:-}" ] && return 0; ${check}; }`);
-  lines.push(
-    `if ${fromDump(adapter.includeCheck(node))} >/dev/null 2>&1; then echo "I|yes"; ` +
-      `else stek_check; [ "$stek_cr" != 0 ] || echo "I|no"; fi`,
-    `${fromDump(adapter.foreignKeysScript(node))} 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
-    // The first line only; the parser keeps its letters and digits.
-    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | { IFS= read -r stek_l; printf %s "$stek_l"; } )"`,
-  );
+  const notIncluded = 'stek_check; [ "$stek_cr" != 0 ] || echo "I|no"';
+  if (adapter.factsScript) {
+    lines.push(
+      `stek_f=$( ${fromDump(adapter.factsScript(node))} 2>/dev/null )`,
+      `case "$stek_f" in "I|yes"*) ;; *) ${notIncluded};; esac`,
+      '[ -z "$stek_f" ] || printf "%s\\n" "$stek_f"',
+    );
+  } else {
+    lines.push(...separateFacts(adapter, node, fromDump, notIncluded));
+  }
   if (runCheck) {
     lines.push(
       'stek_check',
@@ -129,6 +132,21 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
     );
   }
   return lines;
+}
+
+/** The include (I), foreign keys (N) and lifetime (T) records, one snippet each. */
+function separateFacts(
+  adapter: ServerAdapter,
+  node: NodeSpec,
+  fromDump: (snippet: string) => string,
+  notIncluded: string,
+): string[] {
+  return [
+    `if ${fromDump(adapter.includeCheck(node))} >/dev/null 2>&1; then echo "I|yes"; else ${notIncluded}; fi`,
+    `${fromDump(adapter.foreignKeysScript(node))} 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
+    // The first line only; the parser keeps its letters and digits.
+    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | { IFS= read -r stek_l; printf %s "$stek_l"; } )"`,
+  ];
 }
 
 function referenceDirective(adapter: ServerAdapter): string | undefined {

@@ -125,6 +125,12 @@ export interface ServerAdapter {
   drainDelayMs?: number;
   /** Shell snippet printing the server's ticket lifetime, if it can be told (dump on stdin). */
   lifetimeScript(node: NodeSpec): string;
+  /**
+   * One snippet over the dump on stdin that stands for includeCheck, foreignKeysScript and
+   * lifetimeScript in the read: prints `I|yes` first when the managed file is included, then
+   * `N|<path>` per foreign key and `T|<lifetime>`. One process instead of three.
+   */
+  factsScript?(node: NodeSpec): string;
 }
 
 /** How a node-side command takes a server's config dump once for several snippets. */
