@@ -34,14 +34,17 @@ export function breakdownOf(doc: RotateJson, wallMs: number): Breakdown | undefi
   if (phases.length === 0) return undefined;
   const first = Math.min(...phases.map((p) => Date.parse(p.startedAt)));
   const last = Math.max(...phases.map((p) => Date.parse(p.startedAt) + p.ms));
-  // Pools run side by side: count a phase's span once, by name, across pools.
-  const spans = new Map<string, [number, number]>();
-  for (const p of phases) {
-    const a = Date.parse(p.startedAt);
-    const [s, e] = spans.get(p.name) ?? [a, a + p.ms];
-    spans.set(p.name, [Math.min(s, a), Math.max(e, a + p.ms)]);
+  // Pools run side by side, and drift apart (one pool retires while another still verifies):
+  // apply is the time during which any pool ran a phase's transactions, the union of them all.
+  const spans = phases
+    .map((p): [number, number] => [Date.parse(p.startedAt), Date.parse(p.startedAt) + p.ms])
+    .sort((a, b) => a[0] - b[0]);
+  let apply = 0;
+  let reached = -Infinity;
+  for (const [s, e] of spans) {
+    if (e > reached) apply += e - Math.max(s, reached);
+    reached = Math.max(reached, e);
   }
-  const apply = [...spans.values()].reduce((sum, [s, e]) => sum + (e - s), 0);
   return {
     startup: Math.max(0, wallMs - (end - start)),
     preflight: first - start,
