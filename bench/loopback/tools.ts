@@ -116,9 +116,9 @@ async function runStekctl(
   ctx: BenchContext,
 ): Promise<{ m: Measured; problem?: string; breakdown?: Breakdown }> {
   const m = await runMeasured(
-    process.execPath,
+    // The bin itself, through its shebang (and the flags it gives node), as operators run it.
+    ctx.cli,
     [
-      ctx.cli,
       'rotate',
       '-i',
       ctx.inventory,

@@ -86,9 +86,9 @@ export async function runSim(n: number, s: SimSettings): Promise<SimResult> {
   const stateDir = await mkdtemp(join(tmpdir(), 'stekctl-bench-state-'));
   try {
     const m = await runMeasured(
-      process.execPath,
+      // The bin itself, through its shebang (and the flags it gives node), as operators run it.
+      s.cli,
       [
-        s.cli,
         'rotate',
         '-i',
         fleet.inventory,

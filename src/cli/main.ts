@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// The shebang's flag sizes V8's young generation, which node reads only at startup: see
+// semiSpaceFlag in process-memory.ts.
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { runMain } from './exit.js';

@@ -18,6 +18,13 @@ export const heapGrowthFlag = '--heap-growing-percent=20';
  */
 export const bufferPoolBytes = 1024;
 
+/**
+ * V8's young generation, in MB per semi-space, which the bin's shebang gives node (it is only
+ * read at startup): 8 instead of 16. On 10,000 simulated nodes the peak resident size fell from
+ * 622 MB to 564 MB for 2% more CPU; 4 MB saved little more for 7% more CPU (docs/benchmarks.md).
+ */
+export const semiSpaceFlag = '--max-semi-space-size=8';
+
 /** Tunes this process's memory for long runs over large fleets. Call once, at startup. */
 export function tuneProcessMemory(): void {
   setFlagsFromString(heapGrowthFlag);
