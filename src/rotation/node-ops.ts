@@ -16,6 +16,8 @@ export interface StepRequest {
   manifest: string | undefined;
   /** Release the pool lock at the end of the transaction (the node's last command of the run). */
   releaseLock?: LockRelease | undefined;
+  /** The pid file the node's read found (NodeState.pidFile). */
+  pidFile?: string | undefined;
 }
 
 /** How long a node may take to show a new generation of server processes after a reload. */
@@ -41,6 +43,7 @@ export async function applyStep(
     deleteFiles: req.deleteFiles,
     generationWaitMs,
     releaseLock: req.releaseLock?.script,
+    pidFile: req.pidFile,
   });
   const stdin = req.newKey ? Buffer.from(`${req.newKey.bytes.toString('base64')}\n`) : undefined;
   try {

@@ -162,6 +162,7 @@ async function restoreRings(
       manifest: buildManifest(pre.states.get(node)?.manifest, plan.pool.name, ring, opts.now(), {
         pending: pre.states.get(node)?.manifest?.pending,
       }),
+      pidFile: pre.states.get(node)?.pidFile,
     },
   }));
   const applied = await applyPhase(

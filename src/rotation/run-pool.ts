@@ -101,6 +101,7 @@ export async function runPoolPlan(
             reload: s.reload,
             deleteFiles: s.deleteFiles,
             releaseLock: retireLockRelease(pre, plan, phase, s.node, opts.runId),
+            pidFile: state?.pidFile,
             manifest: buildManifest(
               state?.manifest,
               pool.name,

@@ -58,4 +58,27 @@ describe('the node-side transaction', () => {
     expect(await readFile(join(keyDir, 'tickets.keys'), 'utf8')).toBe(list);
     expect((await readdir(keyDir)).sort()).toEqual([oldFile, 'tickets.keys'].sort());
   });
+
+  it('takes the pid file the read found instead of looking for it in its own dump', () => {
+    const nginx = adapterFor('nginx');
+    const node = localNodeSpec(keyDir, { check: 'nginx -t -q -c /srv/nginx.conf' });
+    const spec = {
+      newKeys: [],
+      adoptKeyLines: false,
+      managed: undefined,
+      manifest: undefined,
+      check: true,
+      reload: true,
+      deleteFiles: [],
+      generationWaitMs: 1000,
+    };
+    const looks = buildApplyScript(nginx, node, spec);
+    expect(looks).toContain('$1=="pid"');
+    const given = buildApplyScript(nginx, node, { ...spec, pidFile: '/run/n 1.pid' });
+    expect(given).toContain("stek_pf='/run/n 1.pid'");
+    expect(given).not.toContain('$1=="pid"');
+    const none = buildApplyScript(nginx, node, { ...spec, pidFile: '' });
+    expect(none).not.toContain('$1=="pid"');
+    expect(none).not.toContain("stek_pf='");
+  });
 });

@@ -33,6 +33,11 @@ export interface ApplySpec {
   /** How long to wait for the server to show a new generation of processes after a reload. */
   generationWaitMs: number;
   /**
+   * The pid file as the node's read found it in the config ('' for none: the server's default),
+   * so that the transaction need not look for it in its own dump; undefined: look.
+   */
+  pidFile?: string | undefined;
+  /**
    * Shell run in keyDir once everything else succeeded, printing `UNLOCK|ok`: the pool lock is
    * released by the node's last command of the run instead of one more command.
    */
@@ -180,7 +185,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     if (runtimeApi) L.push(...runtimeApiLines(node, waitTenths));
     L.push(
       'if [ "${stek_via:-}" != runtime-api ]; then',
-      ...pidFileLines(adapter, node, dump),
+      ...(spec.pidFile === undefined
+        ? pidFileLines(adapter, node, dump)
+        : spec.pidFile === ''
+          ? []
+          : [`stek_pf=${quoteShell(spec.pidFile)}`]),
       'g0=$(gen)',
       'echo "RELOAD|$(date +%s%3N)"',
       `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,

@@ -91,6 +91,7 @@ describe.skipIf(!existsSync(nginx))('the read script with nginx', () => {
     expect(state.included).toBe(true);
     expect(state.foreignKeys).toEqual([`${dir}/foreign.key`]);
     expect(state.ticketLifetime).toBe('7m');
+    expect(state.pidFile).toBe(`${dir}/nginx.pid`);
     expect(state.check).toEqual({ ok: true, output: '' });
     expect(stdout).not.toContain('# configuration file');
     // The dump holds config text only: nginx reads key files, it does not print them.
@@ -112,6 +113,8 @@ describe.skipIf(!existsSync(nginx))('the read script with nginx', () => {
     expect(samePid(state.check?.output ?? '')).toBe(samePid(alone.stdout.trim()));
     expect(state.included).toBeUndefined();
     expect(state.foreignKeys).toEqual([]);
+    // No dump, no pid file: each transaction looks in its own.
+    expect(state.pidFile).toBeUndefined();
   });
 
   it('runs a check it does not recognise on its own, beside the dump', async () => {

@@ -74,14 +74,16 @@ export const nginxAdapter: ServerAdapter = {
     return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
   },
   factsScript(node) {
-    // includeCheck, foreignKeysScript and lifetimeScript above, in one pass.
+    // includeCheck, foreignKeysScript, lifetimeScript and pidFileScript, in one pass. A failed
+    // nginx -T prints nothing: then no P record, and each transaction looks for itself.
     const managed = `${node.keyDir}/tickets.conf`;
     return (
       `awk -v m=${quoteShell(managed)} -v h=${quoteShell(`# configuration file ${managed}:`)} '` +
       `$0==h{inc=1} /^# configuration file /{f=$4; sub(/:$/,"",f); next} ` +
       `f!=m && $1=="${directive}"{p=$2; sub(/;$/,"",p); n[++k]=p} ` +
       `!tf && $1=="ssl_session_timeout"{t=$2; sub(/;$/,"",t); tf=1} ` +
-      `END{if (inc) print "I|yes"; for (i=1;i<=k;i++) print "N|" n[i]; if (tf) print "T|" t}'`
+      `!pf && $1=="pid"{pid=$2; sub(/;$/,"",pid); pf=1} ` +
+      `END{if (inc) print "I|yes"; for (i=1;i<=k;i++) print "N|" n[i]; if (tf) print "T|" t; if (NR) print "P|" pid}'`
     );
   },
 };

@@ -76,6 +76,7 @@ export function interpretState(
     foreignKeys: raw.foreignKeys,
     check: raw.check,
     ticketLifetime: raw.ticketLifetime,
+    ...(raw.pidFile !== undefined ? { pidFile: raw.pidFile } : {}),
     ...(raw.runtimeKeys ? { runtimeKeys: raw.runtimeKeys } : {}),
     problems,
   };

@@ -68,6 +68,9 @@ export function parseReadOutput(stdout: string): RawNodeState {
         if (lifetime) raw.ticketLifetime = lifetime;
         break;
       }
+      case 'P':
+        raw.pidFile = f.slice(1).join('|');
+        break;
       case 'X':
         raw.check = { ok: f[1] === '0', output: printable(decode(f[2]) ?? '') };
         break;

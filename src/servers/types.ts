@@ -66,6 +66,8 @@ export interface NodeState {
   foreignKeys: string[];
   check: { ok: boolean; output: string } | undefined;
   ticketLifetime: string | undefined;
+  /** The server's pid file as its config names it; '' when it names none. See RawNodeState. */
+  pidFile?: string;
   /** HAProxy with runtimeApi: key ids in the running process, in file order (show tls-keys). */
   runtimeKeys?: string[] | 'unreadable';
   problems: string[];
@@ -128,7 +130,8 @@ export interface ServerAdapter {
   /**
    * One snippet over the dump on stdin that stands for includeCheck, foreignKeysScript and
    * lifetimeScript in the read: prints `I|yes` first when the managed file is included, then
-   * `N|<path>` per foreign key and `T|<lifetime>`. One process instead of three.
+   * `N|<path>` per foreign key, `T|<lifetime>` and, with pidFileScript, `P|<pid file>` (empty
+   * when the config names none). One process instead of four.
    */
   factsScript?(node: NodeSpec): string;
 }
@@ -176,6 +179,11 @@ export interface RawNodeState {
   check: { ok: boolean; output: string } | undefined;
   /** The server's ticket lifetime as configured (e.g. "5m", "300"), when it could be read. */
   ticketLifetime: string | undefined;
+  /**
+   * The pid file the config dump names ('' when it names none), from servers whose factsScript
+   * prints it: the transactions then need not look for it in their own dump.
+   */
+  pidFile?: string;
   /** HAProxy with runtimeApi: what `show tls-keys` says, as key ids in file order. */
   runtimeKeys?: string[] | 'unreadable';
   complete: boolean;
