@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApplyScript, parseApplyOutput } from './apply-script.js';
 import { adapterFor } from './index.js';
-import { localNodeSpec } from './node-spec.fixture.js';
+import { applySpec, localNodeSpec } from './node-spec.fixture.js';
 
 let keyDir: string;
 
@@ -62,16 +62,7 @@ describe('the node-side transaction', () => {
   it('takes the pid file the read found instead of looking for it in its own dump', () => {
     const nginx = adapterFor('nginx');
     const node = localNodeSpec(keyDir, { check: 'nginx -t -q -c /srv/nginx.conf' });
-    const spec = {
-      newKeys: [],
-      adoptKeyLines: false,
-      managed: undefined,
-      manifest: undefined,
-      check: true,
-      reload: true,
-      deleteFiles: [],
-      generationWaitMs: 1000,
-    };
+    const spec = applySpec();
     const looks = buildApplyScript(nginx, node, spec);
     expect(looks).toContain('$1=="pid"');
     const given = buildApplyScript(nginx, node, { ...spec, pidFile: '/run/n 1.pid' });

@@ -1,4 +1,5 @@
 import type { NodeSpec } from '../inventory/types.js';
+import type { ApplySpec } from './apply-script.js';
 
 /** A local node for tests that run node-side scripts on this machine. */
 export function localNodeSpec(keyDir: string, overrides: Partial<NodeSpec> = {}): NodeSpec {
@@ -30,5 +31,20 @@ export function localNodeSpec(keyDir: string, overrides: Partial<NodeSpec> = {})
       via: 'direct',
     },
     ...overrides,
+  };
+}
+
+/** A transaction that checks and reloads and writes nothing, with `over` on top. */
+export function applySpec(over: Partial<ApplySpec> = {}): ApplySpec {
+  return {
+    newKeys: [],
+    adoptKeyLines: false,
+    managed: undefined,
+    manifest: undefined,
+    check: true,
+    reload: true,
+    deleteFiles: [],
+    generationWaitMs: 15_000,
+    ...over,
   };
 }

@@ -10,12 +10,12 @@ import { parseInventory } from '../inventory/parse-inventory.js';
 import { serverDefaults } from '../inventory/server-defaults.js';
 import { useTicketKeys } from '../node/use-ticket-keys.js';
 import { waitUntil } from '../node/tls-client.fixture.js';
-import { buildApplyScript, parseApplyOutput, type ApplySpec } from './apply-script.js';
+import { buildApplyScript, parseApplyOutput } from './apply-script.js';
 import { adapterFor } from './index.js';
 import { interpretState } from './node-state.js';
 import { parseReadOutput } from './parse-state.js';
 import { buildReadScript } from './read-script.js';
-import { localNodeSpec } from './node-spec.fixture.js';
+import { applySpec, localNodeSpec } from './node-spec.fixture.js';
 
 let dir: string;
 const adapter = adapterFor('node');
@@ -57,20 +57,6 @@ async function read(node: NodeSpec) {
   return {
     stdout,
     state: interpretState(adapter, node, parseReadOutput(stdout), Date.now() / 1000),
-  };
-}
-
-function applySpec(over: Partial<ApplySpec>): ApplySpec {
-  return {
-    newKeys: [],
-    adoptKeyLines: false,
-    managed: undefined,
-    manifest: undefined,
-    check: true,
-    reload: true,
-    deleteFiles: [],
-    generationWaitMs: 15_000,
-    ...over,
   };
 }
 
