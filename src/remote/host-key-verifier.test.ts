@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { HostKeyError } from './errors.js';
 import {
   createHostKeyVerifier,
   hostKeyAlgorithmOrder,
+  ssh2FirstHostKeyType,
   readKnownHosts,
   type VerifierOptions,
 } from './host-key-verifier.js';
@@ -96,9 +98,20 @@ describe('hostKeyAlgorithmOrder', () => {
   it('puts known types first without dropping any', () => {
     expect(hostKeyAlgorithmOrder([])).toBeUndefined();
     expect(hostKeyAlgorithmOrder(['ssh-dss'])).toBeUndefined();
-    expect(hostKeyAlgorithmOrder(['ssh-rsa', 'ssh-ed25519'])).toEqual({
-      remove: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519'],
-      prepend: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-ed25519'],
+    expect(hostKeyAlgorithmOrder(['ssh-rsa', 'ecdsa-sha2-nistp256'])).toEqual({
+      remove: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ecdsa-sha2-nistp256'],
+      prepend: ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ecdsa-sha2-nistp256'],
     });
+  });
+
+  it('leaves ssh2 its shared default offer for a host known by its Ed25519 key', async () => {
+    expect(hostKeyAlgorithmOrder(['ssh-ed25519'])).toBeUndefined();
+    expect(hostKeyAlgorithmOrder(['ssh-rsa', 'ssh-ed25519'])).toBeUndefined();
+    // What that relies on: ssh2 asks for Ed25519 host keys first.
+    const require = createRequire(import.meta.url);
+    const constants = require('ssh2/lib/protocol/constants.js') as {
+      DEFAULT_SERVER_HOST_KEY: string[];
+    };
+    expect(constants.DEFAULT_SERVER_HOST_KEY[0]).toBe(ssh2FirstHostKeyType);
   });
 });

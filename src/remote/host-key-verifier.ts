@@ -147,14 +147,22 @@ function keyscanType(keyType: string): string {
   return keyType;
 }
 
+/** The host key type ssh2 asks for first by default (where Node supports Ed25519: always). */
+export const ssh2FirstHostKeyType = 'ssh-ed25519';
+
 /**
  * ssh asks the server for the host key types it already knows for the host before any other
  * (sshconnect.c order_hostkeyalgs); without that, a node known by its RSA key would present its
  * Ed25519 key, which counts as changed. Nothing is removed from the offer, only reordered.
+ *
+ * A host known by its Ed25519 key needs no reordering: ssh2 asks for that type first, and the
+ * node has it. Then no algorithm is set, and ssh2 shares one key-exchange offer among all
+ * connections instead of building one per connection (about 4 KB each, 40 MB at 10,000 nodes).
  */
 export function hostKeyAlgorithmOrder(
   knownTypes: string[],
 ): { remove: string[]; prepend: string[] } | undefined {
+  if (knownTypes.includes(ssh2FirstHostKeyType)) return undefined;
   const algorithms = knownTypes.flatMap((type) => {
     if (type === 'ssh-rsa') return ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
     if (type === 'ssh-ed25519' || /^ecdsa-sha2-nistp(256|384|521)$/.test(type)) return [type];
