@@ -19,19 +19,24 @@ export function planDocument(plan: RotationPlan): unknown {
       description: p.description,
       expectKeyId: p.expectKeyId,
       verifyAfter: p.verifyAfter,
-      nodes: p.steps.map((s) => ({
-        node: s.node.name,
-        ring: ringIds(s.ring),
-        writeKey: s.writeKey,
-        writeManaged: s.writeManaged,
-        commands: [
-          ...(s.writeManaged || s.reload ? [s.node.check] : []),
-          ...(s.reload ? [s.node.reload] : []),
-        ],
-        // HAProxy: the keys go in through the stats socket; the reload is the fallback.
-        ...(s.reload && s.node.runtimeApi ? { runtimeApi: s.node.runtimeApi } : {}),
-        deleteFiles: s.deleteFiles,
-      })),
+      // Built when the document is written (writeJson and JSON.stringify call toJSON), one
+      // phase at a time: a 10,000-node plan's node records would all be made at the very end
+      // of the run, on top of everything the run still holds.
+      nodes: lazyJson(() =>
+        p.steps.map((s) => ({
+          node: s.node.name,
+          ring: ringIds(s.ring),
+          writeKey: s.writeKey,
+          writeManaged: s.writeManaged,
+          commands: [
+            ...(s.writeManaged || s.reload ? [s.node.check] : []),
+            ...(s.reload ? [s.node.reload] : []),
+          ],
+          // HAProxy: the keys go in through the stats socket; the reload is the fallback.
+          ...(s.reload && s.node.runtimeApi ? { runtimeApi: s.node.runtimeApi } : {}),
+          deleteFiles: s.deleteFiles,
+        })),
+      ),
     })),
     notes: plan.notes,
     warnings: plan.warnings,
@@ -59,4 +64,9 @@ export function rotateDocument(
     pools: report.results,
     warnings: report.warnings,
   };
+}
+
+/** A value JSON serialisers replace with what `make` returns, when they reach it. */
+function lazyJson(make: () => unknown): { toJSON(): unknown } {
+  return { toJSON: make };
 }

@@ -136,9 +136,20 @@ describe('stekctl rotate on a real nginx pool', () => {
     expect(res.stdout).toContain('dry run');
     const json = await runCli(['rotate', '-i', inventory, '--dry-run', '--json']);
     expect(json.code, json.stderr).toBe(0);
-    const doc = JSON.parse(json.stdout) as { dryRun: boolean; pools: unknown[]; plans: unknown[] };
+    const doc = JSON.parse(json.stdout) as {
+      dryRun: boolean;
+      pools: unknown[];
+      plans: { phases: { name: string; nodes: { node: string; commands: string[] }[] }[] }[];
+    };
     expect(doc.dryRun).toBe(true);
     expect(doc.plans).toHaveLength(1);
+    // Each phase lists what it would run on every node.
+    const stage = doc.plans[0]?.phases.find((p) => p.name === 'stage');
+    expect(stage?.nodes.map((n) => n.node).sort()).toEqual(nodes.map((n) => n.host).sort());
+    expect(stage?.nodes.find((n) => n.node === nodes[0]?.host)?.commands).toEqual([
+      nodes[0]?.check,
+      nodes[0]?.reload,
+    ]);
     expect(doc.pools).toEqual([]);
     expect(await listKeyDirs(fleet, 'web')).toEqual(files);
     expect(await Promise.all(nodes.map((n) => n.serverPids()))).toEqual(pids);
