@@ -15,18 +15,6 @@ export const nginxAdapter: ServerAdapter = {
   keySizes: [48, 80],
   managedFileName: 'tickets.conf',
   configDump: nginxDump,
-  includeCheck(node) {
-    // The dump prints every file nginx read under a header; the managed file must be among them.
-    const header = `# configuration file ${node.keyDir}/tickets.conf:`;
-    return `grep -qxF ${quoteShell(header)}`;
-  },
-  foreignKeysScript(node) {
-    const managed = `${node.keyDir}/tickets.conf`;
-    return (
-      `awk -v m=${quoteShell(managed)} ` +
-      `'/^# configuration file /{f=$4; sub(/:$/,"",f); next} f!=m && $1=="${directive}" {p=$2; sub(/;$/,"",p); print p}'`
-    );
-  },
   deriveRing(raw, _node, now) {
     return fileRingEntries(
       raw,
@@ -70,12 +58,11 @@ export const nginxAdapter: ServerAdapter = {
   // ngx_master_process_cycle: on a reload the master starts the new workers, sleeps 100 ms,
   // then tells the old ones to shut down; the new ones were seen after they started.
   drainDelayMs: 100,
-  lifetimeScript() {
-    return `awk '$1=="ssl_session_timeout"{v=$2; sub(/;$/,"",v); print v; exit}'`;
-  },
   factsScript(node) {
-    // includeCheck, foreignKeysScript, lifetimeScript and pidFileScript, in one pass. A failed
-    // nginx -T prints nothing: then no P record, and each transaction looks for itself.
+    // The dump prints every file nginx read under a header: the managed file must be among them
+    // (I), and ticket keys named in any other file fight with it (N). The first
+    // ssl_session_timeout (T) and pid (P) anywhere. A failed nginx -T prints nothing: then no P
+    // record, and each transaction looks for the pid file in its own dump (pidFileScript).
     const managed = `${node.keyDir}/tickets.conf`;
     return (
       `awk -v m=${quoteShell(managed)} -v h=${quoteShell(`# configuration file ${managed}:`)} '` +

@@ -1,7 +1,7 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import { runtimeKeysRecordLines } from './haproxy-runtime.js';
-import type { ServerAdapter } from './types.js';
+import type { ServerAdapter, ServerFacts } from './types.js';
 
 /**
  * The one read-only command stekctl runs on a node to learn its key state. It prints records, one
@@ -115,7 +115,7 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
   // The check runs at most once, in this shell (not a subshell), whichever record needs it first.
   lines.push(`stek_check() { [ -n "\${stek_cr:-}" ] && return 0; ${check}; }`);
   const notIncluded = 'stek_check; [ "$stek_cr" != 0 ] || echo "I|no"';
-  if (adapter.factsScript) {
+  if (adapter.factsScript !== undefined) {
     lines.push(
       `stek_f=$( ${fromDump(adapter.factsScript(node))} 2>/dev/null )`,
       `case "$stek_f" in "I|yes"*) ;; *) ${notIncluded};; esac`,
@@ -136,7 +136,7 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
 
 /** The include (I), foreign keys (N) and lifetime (T) records, one snippet each. */
 function separateFacts(
-  adapter: ServerAdapter,
+  adapter: Extract<ServerFacts, { factsScript?: undefined }>,
   node: NodeSpec,
   fromDump: (snippet: string) => string,
   notIncluded: string,

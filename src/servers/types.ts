@@ -74,22 +74,43 @@ export interface NodeState {
 }
 
 /** What differs between server kinds: file names, directives, how a config dump is taken. */
-export interface ServerAdapter {
+export type ServerAdapter = AdapterBase & ServerFacts;
+
+/**
+ * How the read learns whether the config includes the managed file, which ticket keys it names
+ * elsewhere, and the ticket lifetime: one snippet for all (and the pid file), or one each.
+ */
+export type ServerFacts =
+  | {
+      /**
+       * One snippet over the dump on stdin: prints `I|yes` first when the managed file is
+       * included, then `N|<path>` per foreign key, `T|<lifetime>` and `P|<pid file>` (empty when
+       * the config names none; no P when the dump is empty). One process instead of four.
+       */
+      factsScript(node: NodeSpec): string;
+    }
+  | {
+      factsScript?: undefined;
+      /** Exits 0 when the server's config includes the managed file (dump on stdin). */
+      includeCheck(node: NodeSpec): string;
+      /** Prints the paths of ticket-key directives outside the managed file (dump on stdin). */
+      foreignKeysScript(node: NodeSpec): string;
+      /** Prints the server's ticket lifetime, if it can be told (dump on stdin). */
+      lifetimeScript(node: NodeSpec): string;
+    };
+
+interface AdapterBase {
   kind: ServerKind;
   keySizes: readonly (48 | 80)[];
   /** Name of the file inside keyDir that the server config includes. */
   managedFileName: string;
   /**
    * The server's config dump, when it has one (nginx -T, Apache's DUMP_INCLUDES). A node-side
-   * command takes it once and feeds it on stdin to includeCheck, foreignKeysScript, lifetimeScript
-   * and pidFileScript, instead of each of them dumping the config again. Undefined: those
+   * command takes it once and feeds it on stdin to the snippets of ServerFacts and to
+   * pidFileScript, instead of each of them dumping the config again. Undefined: those
    * snippets read what they need themselves (stdin is then empty).
    */
   configDump?(node: NodeSpec): ConfigDump | undefined;
-  /** Shell snippet that exits 0 when the server's config includes the managed file (dump on stdin). */
-  includeCheck(node: NodeSpec): string;
-  /** Shell snippet printing the paths of ticket-key directives outside the managed file (dump on stdin). */
-  foreignKeysScript(node: NodeSpec): string;
   /** Builds the ring from the raw records the read script printed. */
   deriveRing(raw: RawNodeState, node: NodeSpec, nowSeconds: number): RingEntry[];
   /** What the operator adds to the server config so that it reads the managed file. */
@@ -125,15 +146,6 @@ export interface ServerAdapter {
    * a process on the node).
    */
   drainDelayMs?: number;
-  /** Shell snippet printing the server's ticket lifetime, if it can be told (dump on stdin). */
-  lifetimeScript(node: NodeSpec): string;
-  /**
-   * One snippet over the dump on stdin that stands for includeCheck, foreignKeysScript and
-   * lifetimeScript in the read: prints `I|yes` first when the managed file is included, then
-   * `N|<path>` per foreign key, `T|<lifetime>` and, with pidFileScript, `P|<pid file>` (empty
-   * when the config names none). One process instead of four.
-   */
-  factsScript?(node: NodeSpec): string;
 }
 
 /** How a node-side command takes a server's config dump once for several snippets. */
