@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { breakdownOf } from '../../bench/breakdown.js';
 
 const at = (ms: number): string => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
-const phase = (name: string, start: number, ms: number) => ({ name, startedAt: at(start), ms });
+/** A pool that staged, promoted and retired, each phase as [start, length] in ms. */
+const rotated = (pool: string, ...spans: [number, number][]) => ({
+  pool,
+  outcome: 'rotated',
+  phases: ['stage', 'promote', 'retire'].map((name, i) => {
+    const [start, ms] = spans[i] ?? [0, 0];
+    return { name, startedAt: at(start), ms };
+  }),
+});
 
 describe('the bench breakdown of a stekctl run', () => {
   it('counts time in any pool transaction as apply once, even when pools drift apart', () => {
@@ -10,24 +18,8 @@ describe('the bench breakdown of a stekctl run', () => {
       startedAt: at(0),
       finishedAt: at(2400),
       pools: [
-        {
-          pool: 'a',
-          outcome: 'rotated',
-          phases: [
-            phase('stage', 700, 700),
-            phase('promote', 1500, 600),
-            phase('retire', 2300, 70),
-          ],
-        },
-        {
-          pool: 'b',
-          outcome: 'rotated',
-          phases: [
-            phase('stage', 700, 650),
-            phase('promote', 1450, 570),
-            phase('retire', 2130, 100),
-          ],
-        },
+        rotated('a', [700, 700], [1500, 600], [2300, 70]),
+        rotated('b', [700, 650], [1450, 570], [2130, 100]),
       ],
     };
     const b = breakdownOf(doc, 2600);
