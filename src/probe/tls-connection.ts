@@ -232,8 +232,12 @@ export async function runHandshakeHere(
     socket.on('secureConnect', () => {
       handshakeDone = true;
       outcome.reused = socket.isSessionReused();
-      const cert = socket.getPeerCertificate();
-      outcome.certFingerprint = cert && cert.fingerprint256 ? cert.fingerprint256 : undefined;
+      // A resumed handshake carries no certificate: node:tls would report the one the session
+      // was made with, the issuing node's (and building it is 5% of a probe's CPU).
+      if (!outcome.reused) {
+        const cert = socket.getPeerCertificate();
+        outcome.certFingerprint = cert && cert.fingerprint256 ? cert.fingerprint256 : undefined;
+      }
       outcome.handshakeSession = socket.getSession();
       if (version === 'TLSv1.2') {
         // TLS 1.2 tickets travel inside the handshake: everything is known now.
