@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 
 /**
  * What was read from a file, by path, handed out again while the file keeps its size and mtime,
@@ -19,9 +19,12 @@ export class FileVersionCache<T> {
     this.#whole = whole;
   }
 
-  /** Rejects as stat or the load does; a failed read is not kept. */
+  /**
+   * Rejects as stat or the load does; a failed read is not kept. The stat is synchronous: every
+   * login makes it, and for a local file that is cheaper than a thread-pool round trip.
+   */
   async read(file: string): Promise<T> {
-    const info = await stat(file);
+    const info = statSync(file);
     const cached = this.#entries.get(file);
     if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) {
       return cached.value;

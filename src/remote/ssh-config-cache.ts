@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { loadSshConfig, type SshConfig } from './ssh-config.js';
@@ -27,7 +27,7 @@ export async function loadSharedSshConfig(
   const pending = loads.get(key);
   if (pending !== undefined) {
     const loaded = await pending.catch(() => undefined);
-    if (loaded !== undefined && (await signatureOf(loaded.watched)) === loaded.signature) {
+    if (loaded !== undefined && signatureOf(loaded.watched) === loaded.signature) {
       return loaded.config;
     }
     if (loads.get(key) !== pending) return loadSharedSshConfig(choice, home);
@@ -49,25 +49,29 @@ async function readConfig(choice: string | undefined, home: string): Promise<Loa
       : choice !== undefined
         ? [choice]
         : [join(home, '.ssh', 'config'), '/etc/ssh/ssh_config'];
-  const before = await signatureOf(roots);
+  const before = signatureOf(roots);
   const config = await loadSshConfig(choice, home);
   const watched = [...new Set([...roots, ...config.files])];
-  const signature = await signatureOf(watched);
+  const signature = signatureOf(watched);
   // A root changed while it was read: hand this read out once, read again next time.
-  const settled = (await signatureOf(roots)) === before;
+  const settled = signatureOf(roots) === before;
   return { config, watched, signature: settled ? signature : '' };
 }
 
-async function signatureOf(files: string[]): Promise<string> {
-  const parts = await Promise.all(
-    files.map(async (file) => {
+/**
+ * Size and mtime of each file, "missing" for one that is not there. Synchronous on purpose: it
+ * runs on every login, and a stat of a local file takes microseconds on this thread, against a
+ * thread-pool round trip (and an Error built for every absent file) with fs/promises.
+ */
+function signatureOf(files: string[]): string {
+  return files
+    .map((file) => {
       try {
-        const info = await stat(file);
-        return `${info.mtimeMs}:${info.size}`;
+        const info = statSync(file, { throwIfNoEntry: false });
+        return info ? `${info.mtimeMs}:${info.size}` : 'missing';
       } catch {
         return 'missing';
       }
-    }),
-  );
-  return parts.join('|');
+    })
+    .join('|');
 }
