@@ -16,6 +16,7 @@ export {
 export {
   createRandomRng,
   createSeededRng,
+  planPoolOffers,
   planProbes,
   shuffle,
   type ProbePair,
@@ -39,11 +40,13 @@ export {
   checkTicketsRejected,
   checkTicketsResume,
   confirmKeyEverywhere,
+  planTicketOffers,
   takeTickets,
   type ConfirmOptions,
   type KeyConfirmation,
   type RotationCheckOptions,
   type TicketCheck,
+  type TicketOffer,
   type TicketSet,
 } from './rotation-checks.js';
 export { canReuseTickets, shortestTicketLifetimeMs } from './ticket-reuse.js';

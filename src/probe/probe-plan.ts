@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { TlsVersion } from '../inventory/types.js';
 
 /** Offer the ticket issued by `from` to `to`. */
 export interface ProbePair {
@@ -61,6 +62,22 @@ export function planProbes(nodes: readonly string[], matrixMax: number, rng: Rng
     );
   }
   return shuffle(pairs, rng);
+}
+
+/**
+ * A pool verification's offers, version after version, each version's pairs from planProbes:
+ * the same generator state gives the same list, so that offers made ahead of the verification
+ * (see early-checks.ts) are the very ones it asks for.
+ */
+export function planPoolOffers(
+  nodes: readonly string[],
+  versions: readonly TlsVersion[],
+  matrixMax: number,
+  rng: Rng,
+): (ProbePair & { version: TlsVersion })[] {
+  return versions.flatMap((version) =>
+    planProbes(nodes, matrixMax, rng).map((pair) => ({ ...pair, version })),
+  );
 }
 
 /**

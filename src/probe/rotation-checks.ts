@@ -1,5 +1,5 @@
 import type { TlsVersion } from '../inventory/types.js';
-import { createRandomRng, createSeededRng, planKeyCoverage } from './probe-plan.js';
+import { createRandomRng, createSeededRng, planKeyCoverage, type Rng } from './probe-plan.js';
 import type { OfferReport, ProbeFailure } from './report-types.js';
 import { createDeadline, runBounded, scaleDeadline, type TaskOutcome } from './run-bounded.js';
 import type { ResumeResult, TicketSample } from './tls-probe.js';
@@ -102,30 +102,60 @@ function ageNote(sample: TicketSample): string {
   return ` (the ticket is older than its lifetime hint of ${hint} s)`;
 }
 
+/** One earlier ticket to offer to a node. */
+export interface TicketOffer {
+  from: string;
+  to: string;
+  version: TlsVersion;
+  keyId: string;
+  sample: TicketSample;
+}
+
+/**
+ * Where checkTicketsResume and checkTicketsRejected offer `samples` (planKeyCoverage, version
+ * after version): the same generator state gives the same list, so that offers made ahead of a
+ * check (see early-checks.ts) are the very ones it asks for.
+ */
+export function planTicketOffers(
+  samples: readonly TicketSample[],
+  receivers: readonly string[],
+  rng: Rng,
+): TicketOffer[] {
+  const known = new Set(receivers);
+  const versions = [...new Set(samples.map((s) => s.version))];
+  const offers: TicketOffer[] = [];
+  for (const version of versions) {
+    // A ticket names its key: a sample without a key id holds no ticket to offer.
+    const held = samples.filter(
+      (s): s is TicketSample & { keyId: string } =>
+        s.version === version && s.keyId !== undefined && known.has(s.node),
+    );
+    const issuers = new Map<string, string[]>();
+    for (const s of held) issuers.set(s.keyId, [...(issuers.get(s.keyId) ?? []), s.node]);
+    for (const { from, to, keyId } of planKeyCoverage(issuers, receivers, rng)) {
+      const sample = held.find((s) => s.node === from && s.keyId === keyId) as TicketSample;
+      offers.push({ from, to, version, keyId, sample });
+    }
+  }
+  return offers;
+}
+
 async function offerAll(
   samples: TicketSample[],
   targets: ProbeTarget[],
   opts: RotationCheckOptions,
 ): Promise<{ offers: OfferReport[]; samples: (TicketSample | undefined)[] }> {
-  const names = targets.map((t) => t.node);
   const byName = new Map(targets.map((t) => [t.node, t]));
   const rng = opts.seed === undefined ? createRandomRng() : createSeededRng(opts.seed);
-  const versions = [...new Set(samples.map((s) => s.version))];
-  const jobs: { base: OfferReport; sample: TicketSample; target: ProbeTarget }[] = [];
-  for (const version of versions) {
-    // A ticket names its key: a sample without a key id holds no ticket to offer.
-    const held = samples.filter(
-      (s): s is TicketSample & { keyId: string } =>
-        s.version === version && s.keyId !== undefined && byName.has(s.node),
-    );
-    const issuers = new Map<string, string[]>();
-    for (const s of held) issuers.set(s.keyId, [...(issuers.get(s.keyId) ?? []), s.node]);
-    for (const { from, to, keyId } of planKeyCoverage(issuers, names, rng)) {
-      const sample = held.find((s) => s.node === from && s.keyId === keyId) as TicketSample;
-      const base: OfferReport = { from, to, version, reused: false, offeredKeyId: keyId };
-      jobs.push({ base, sample, target: byName.get(to) as ProbeTarget });
-    }
-  }
+  const jobs = planTicketOffers(
+    samples,
+    targets.map((t) => t.node),
+    rng,
+  ).map(({ from, to, version, keyId, sample }) => ({
+    base: { from, to, version, reused: false, offeredKeyId: keyId } as OfferReport,
+    sample,
+    target: byName.get(to) as ProbeTarget,
+  }));
   const prober = opts.prober ?? directProber;
   const concurrency = opts.concurrency ?? defaultConcurrency;
   const deadline = createDeadline(

@@ -2,7 +2,7 @@ import type { TlsVersion } from '../inventory/types.js';
 import { OperationError } from '../errors.js';
 import { diagnose } from './diagnose.js';
 import { ProbeError } from './probe-error.js';
-import { createRandomRng, createSeededRng, planProbes } from './probe-plan.js';
+import { createRandomRng, createSeededRng, planPoolOffers } from './probe-plan.js';
 import type {
   DiagnosticCode,
   NodeTicketReport,
@@ -193,30 +193,31 @@ export async function probePool(
 
     const offerJobs: { base: OfferReport; run?: (signal: AbortSignal) => Promise<ResumeResult> }[] =
       [];
-    for (const v of versions) {
-      const takes = new Map(v.nodes.map((t) => [t.node, t]));
-      for (const { from, to } of planProbes(names, opts.matrixMax, rng)) {
-        const sample = samples.get(`${v.version} ${from}`);
-        const base: OfferReport = { from, to, version: v.version, reused: false };
-        if (sample?.keyId !== undefined) base.offeredKeyId = sample.keyId;
-        const fromTake = takes.get(from);
-        const toTake = takes.get(to);
-        const target = byName.get(to) as ProbeTarget;
-        // A ticket names its key; a sample without a key id holds nothing to offer.
-        if (sample?.keyId === undefined) {
-          const why = fromTake?.error ?? {
-            code: 'no-tickets' as const,
-            message: `${from} issued no ${v.version} ticket to offer`,
-          };
-          offerJobs.push({ base: { ...base, skipped: true, error: why } });
-        } else if (toTake?.error) {
-          offerJobs.push({ base: { ...base, skipped: true, error: toTake.error } });
-        } else {
-          offerJobs.push({
-            base,
-            run: (signal) => prober.offerTicket(target, v.version, sample, { signal }),
-          });
-        }
+    const takesOf = new Map(
+      versions.map((v) => [v.version, new Map(v.nodes.map((t) => [t.node, t]))]),
+    );
+    for (const { version, from, to } of planPoolOffers(names, opts.versions, opts.matrixMax, rng)) {
+      const takes = takesOf.get(version);
+      const sample = samples.get(`${version} ${from}`);
+      const base: OfferReport = { from, to, version, reused: false };
+      if (sample?.keyId !== undefined) base.offeredKeyId = sample.keyId;
+      const fromTake = takes?.get(from);
+      const toTake = takes?.get(to);
+      const target = byName.get(to) as ProbeTarget;
+      // A ticket names its key; a sample without a key id holds nothing to offer.
+      if (sample?.keyId === undefined) {
+        const why = fromTake?.error ?? {
+          code: 'no-tickets' as const,
+          message: `${from} issued no ${version} ticket to offer`,
+        };
+        offerJobs.push({ base: { ...base, skipped: true, error: why } });
+      } else if (toTake?.error) {
+        offerJobs.push({ base: { ...base, skipped: true, error: toTake.error } });
+      } else {
+        offerJobs.push({
+          base,
+          run: (signal) => prober.offerTicket(target, version, sample, { signal }),
+        });
       }
     }
     const runnable = offerJobs.filter((j) => j.run !== undefined);

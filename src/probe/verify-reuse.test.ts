@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { TlsVersion } from '../inventory/types.js';
 import { fakeTarget } from './probe-target.fixture.js';
 import { checkTicketsResume, takeTickets } from './rotation-checks.js';
-import type { ResumeResult, TicketSample } from './tls-probe.js';
+import { countingProber as countWith } from './counting-prober.fixture.js';
+import type { TicketSample } from './tls-probe.js';
 import { probePool, type Prober } from './verify-pool.js';
 
 const key = 'ab'.repeat(16);
@@ -20,29 +21,7 @@ const sample = (node: string, version: TlsVersion): TicketSample => ({
 });
 
 /** Every node issues and resumes tickets under `key`; counts the handshakes. */
-function countingProber(): { prober: Prober; takes: string[]; offers: string[] } {
-  const takes: string[] = [];
-  const offers: string[] = [];
-  const prober: Prober = {
-    takeTicket: (t, version) => {
-      takes.push(`${version} ${t.node}`);
-      return Promise.resolve(sample(t.node, version));
-    },
-    offerTicket: (t, version, s): Promise<ResumeResult> => {
-      offers.push(`${version} ${s.node}>${t.node}`);
-      return Promise.resolve({
-        node: t.node,
-        from: s.node,
-        version,
-        reused: true,
-        offeredKeyId: s.keyId,
-        keyId: undefined,
-        certFingerprint: undefined,
-      });
-    },
-  };
-  return { prober, takes, offers };
-}
+const countingProber = (): ReturnType<typeof countWith> => countWith(sample);
 
 describe('probePool with tickets taken just before', () => {
   const targets = [target(1), target(2), target(3)];

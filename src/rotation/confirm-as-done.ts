@@ -22,6 +22,8 @@ export interface ConfirmAsDoneOptions {
   /** Handshakes in flight at once, over every node being confirmed. */
   concurrency: number;
   prober: Prober | undefined;
+  /** Called with each node whose confirmation succeeded, and the tickets it took. */
+  onConfirmed?: (node: string, tickets: KeyConfirmation['tickets']) => void;
 }
 
 /** Confirmations that start node by node, as each node's transaction returns. */
@@ -32,6 +34,8 @@ export interface ConfirmAsDone {
   finish(): Promise<KeyConfirmation>;
   /** Stops the confirmations under way (the phase failed) and waits for them to end. */
   abandon(): Promise<void>;
+  /** The confirmations' prober: handshakes made through it share their limit. */
+  prober: Prober;
 }
 
 /**
@@ -56,6 +60,7 @@ export function startConfirmAsDone(opts: ConfirmAsDoneOptions): ConfirmAsDone {
   setMaxListeners(0, stop.signal);
   const running = new Map<NodeSpec, Promise<KeyConfirmation>>();
   return {
+    prober,
     nodeDone(node, outcome, finishedAt) {
       const step = steps.get(node);
       if (!step || !outcome.ok || stop.signal.aborted) return;
@@ -76,7 +81,12 @@ export function startConfirmAsDone(opts: ConfirmAsDoneOptions): ConfirmAsDone {
         },
       );
       // Awaited by finish() or abandon(); until then a failure must not count as unhandled.
-      confirmation.catch(() => undefined);
+      confirmation.then(
+        (c) => {
+          if (c.ok) opts.onConfirmed?.(node.name, c.tickets);
+        },
+        () => undefined,
+      );
       running.set(node, confirmation);
     },
     async finish() {

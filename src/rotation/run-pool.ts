@@ -14,7 +14,8 @@ import { startConfirmAsDone } from './confirm-as-done.js';
 import { reusableTickets } from './confirm-plan.js';
 import { retireLockRelease } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
-import { checkRetired, verifyAfter } from './verify-phase.js';
+import { startEarlyChecks, type EarlyChecks } from './early-checks.js';
+import { checkRetired, ticketsToCheck, verifyAfter } from './verify-phase.js';
 import { encryptingKey } from './placement.js';
 import type { PreflightResult } from './preflight.js';
 import { rollbackPool } from './rollback-pool.js';
@@ -117,6 +118,7 @@ export async function runPoolPlan(
       for (const s of phase.steps) touched.add(s.node);
       const t0 = Date.now();
       const expect = phase.expectKeyId ?? stageExpectation(plan, pre);
+      let early: EarlyChecks | undefined;
       const confirming =
         expect !== undefined && phase.steps.some((s) => s.reload)
           ? startConfirmAsDone({
@@ -127,8 +129,18 @@ export async function runPoolPlan(
               deadlineMs: confirmDeadlineMs,
               concurrency: opts.concurrency,
               prober: opts.prober,
+              onConfirmed: (node, fresh) => early?.nodeConfirmed(node, fresh),
             })
           : undefined;
+      if (confirming && phase.verifyAfter) {
+        early = startEarlyChecks({
+          targets,
+          versions,
+          matrixMax: poolProbeSettings(pool).matrixMax,
+          before: ticketsToCheck(phase, plan, tickets?.samples ?? []).toCheck,
+          prober: confirming.prober,
+        });
+      }
       const applied = await applyPhase(
         pool.name,
         phase.name,
@@ -141,7 +153,7 @@ export async function runPoolPlan(
       );
       result.phases.push(applied.record);
       if (!applied.record.ok) {
-        await confirming?.abandon();
+        await Promise.all([confirming?.abandon(), early?.abandon()]);
         const bad = applied.record.nodes.filter((n) => !n.ok).map((n) => `${n.node}: ${n.message}`);
         return await fail(`${phase.name} failed on ${bad.join('; ')}`);
       }
@@ -149,6 +161,7 @@ export async function runPoolPlan(
       if (confirming && expect !== undefined) {
         const conf = await confirming.finish();
         if (!conf.ok) {
+          await early?.abandon();
           const bad = conf.nodes
             .filter((n) => !n.confirmed)
             .map(
@@ -173,7 +186,9 @@ export async function runPoolPlan(
           versions,
           result,
           opts,
+          early,
         );
+        await early?.abandon();
         if (!ok) return await fail('verification after promotion failed');
       }
     }

@@ -11,6 +11,7 @@ import {
 import { adapterFor } from '../servers/index.js';
 import { ringIds } from './placement.js';
 import type { PoolRunOptions, PoolRunResult } from './run-types.js';
+import type { EarlyChecks } from './early-checks.js';
 import type { PlanPhase, RotationPlan } from './types.js';
 
 /**
@@ -26,8 +27,10 @@ export async function verifyAfter(
   versions: TlsVersion[],
   result: PoolRunResult,
   opts: PoolRunOptions,
+  early?: EarlyChecks,
 ): Promise<boolean> {
   const ringKeyIds = [...new Set(phase.steps.flatMap((s) => ringIds(s.ring)))];
+  const prober = early ? early.proberFor(opts.prober) : opts.prober;
   opts.emit({ type: 'phase-start', pool: plan.pool.name, phase: 'verify', nodes: targets.length });
   const t0 = Date.now();
   const tickets = taken.tickets;
@@ -37,30 +40,25 @@ export async function verifyAfter(
     ...settings,
     versions,
     concurrency: opts.concurrency,
-    prober: opts.prober,
+    prober,
+    ...(early ? { seed: early.seeds.verify } : {}),
     expectedKeyId: plan.keyId,
     ringKeyIds,
   });
   let ok = result.verification.ok && result.verification.encryptingKeyIds.length === 1;
-  // Tickets under a key the pool keeps must still resume. A drifted node's own key is not on
-  // its peers, so it cannot be kept: its tickets fall back to a full handshake, as they already
-  // did on every other node.
-  const decryptOnly = adapterFor(plan.pool.server).decryptOnly;
   const samples = tickets?.samples ?? [];
-  const everywhere = phase.steps
-    .map((s) => new Set(ringIds(s.ring)))
-    .reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
-  const kept = samples.filter((s) => s.keyId !== undefined && everywhere.has(s.keyId));
-  if (decryptOnly && samples.length > kept.length) {
+  const { toCheck, drifted } = ticketsToCheck(phase, plan, samples);
+  if (drifted > 0) {
     result.notes.push(
-      `${samples.length - kept.length} ticket(s) taken before the promotion were under keys not shared by every node (drift); they fall back to a full handshake`,
+      `${drifted} ticket(s) taken before the promotion were under keys not shared by every node (drift); they fall back to a full handshake`,
     );
   }
-  const toCheck = decryptOnly ? kept : samples;
+  const decryptOnly = adapterFor(plan.pool.server).decryptOnly;
   if (toCheck.length > 0) {
     const check = await checkTicketsResume(toCheck, targets, {
       concurrency: opts.concurrency,
-      prober: opts.prober,
+      prober,
+      ...(early ? { seed: early.seeds.tickets } : {}),
     });
     if (decryptOnly) {
       result.ticketChecks.push({
@@ -77,6 +75,25 @@ export async function verifyAfter(
   }
   opts.emit({ type: 'phase-end', pool: plan.pool.name, phase: 'verify', ok, ms: Date.now() - t0 });
   return ok;
+}
+
+/**
+ * Which tickets from before a promotion its check offers again. Tickets under a key the pool
+ * keeps must still resume. A drifted node's own key is not on its peers, so it cannot be kept:
+ * its tickets fall back to a full handshake, as they already did on every other node. A server
+ * without a decrypt-only slot keeps nothing: all its tickets are offered, to measure the loss.
+ */
+export function ticketsToCheck(
+  phase: PlanPhase,
+  plan: RotationPlan,
+  samples: readonly TicketSample[],
+): { toCheck: TicketSample[]; drifted: number } {
+  if (!adapterFor(plan.pool.server).decryptOnly) return { toCheck: [...samples], drifted: 0 };
+  const everywhere = phase.steps
+    .map((s) => new Set(ringIds(s.ring)))
+    .reduce((a, b) => new Set([...a].filter((id) => b.has(id))));
+  const kept = samples.filter((s) => s.keyId !== undefined && everywhere.has(s.keyId));
+  return { toCheck: kept, drifted: samples.length - kept.length };
 }
 
 /** After a retire that dropped the key tickets were taken under: those tickets must not resume. */
