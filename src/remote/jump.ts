@@ -118,7 +118,7 @@ async function logIn(
   });
   const serverHostKey = hostKeyAlgorithmOrder(knownKeyTypes(knownText, keyName.host, keyName.port));
   try {
-    await ssh.connect({
+    const connecting = ssh.connect({
       host: endpoint.host,
       port: endpoint.port,
       ...(sock ? { sock } : {}),
@@ -131,6 +131,11 @@ async function logIn(
       ...(serverHostKey ? { algorithms: { serverHostKey } } : {}),
       ...auth.config,
     });
+    // Without TCP_NODELAY, the end of a command's input waits for the server's delayed ACK of
+    // the input itself (40 ms on Linux) on every transaction that sends a key. node-ssh has
+    // created the client and its socket by now; libuv applies the flag once the socket opens.
+    (ssh.connection as Ssh2Client | null)?.setNoDelay(true);
+    await connecting;
   } catch (err) {
     ssh.dispose();
     if (verifier.refusal) throw verifier.refusal;

@@ -17,6 +17,8 @@ export interface Ssh2Client extends EventEmitter {
   ): void;
   end(): void;
   destroy(): void;
+  /** Sets TCP_NODELAY on the client's socket; does nothing over a forwarded channel. */
+  setNoDelay(noDelay?: boolean): void;
 }
 
 export interface Ssh2Channel extends EventEmitter {
