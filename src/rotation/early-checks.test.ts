@@ -38,7 +38,7 @@ describe.each([
   const before = versions.flatMap((v) => names.map((n) => sample(n, v, oldKey)));
   const fresh = new Map(names.map((n) => [n, versions.map((v) => sample(n, v, newKey))]));
   const start = (prober: Prober): EarlyChecks =>
-    startEarlyChecks({ targets, versions, matrixMax: 8, before, prober });
+    startEarlyChecks({ targets, versions, matrixMax: 8, before, prober, inFlight: 8 });
   const verifyWith = (prober: Prober, seed: number): Promise<PoolProbeReport> =>
     probePool('p', targets, {
       versions,
@@ -72,6 +72,8 @@ describe.each([
     const real = recordingProber();
     const early = start(real.prober);
     for (const n of [...names].reverse()) early.nodeConfirmed(n, fresh.get(n) ?? []);
+    // Eight at a time: each settles in a microtask and hands the next to the prober.
+    await new Promise((resolve) => setImmediate(resolve));
     const made = real.offers.length;
     const after = recordingProber();
     const prober = early.proberFor(after.prober);
@@ -115,6 +117,7 @@ describe('early checks, stopped', () => {
       matrixMax: 8,
       before,
       prober,
+      inFlight: 8,
     });
     early.nodeConfirmed('n1', [sample('n1', 'TLSv1.3', newKey)]);
     expect(started).toBeGreaterThan(0);
@@ -122,5 +125,54 @@ describe('early checks, stopped', () => {
     expect(aborted.length).toBe(started);
     early.nodeConfirmed('n2', [sample('n2', 'TLSv1.3', newKey)]);
     expect(started).toBe(aborted.length);
+  });
+});
+
+describe('early checks, in flight', () => {
+  it('hands the prober at most inFlight offers, and lets a check make one not started yet', async () => {
+    const targets = Array.from({ length: 6 }, (_, i) => fakeTarget(i + 1));
+    const pending: (() => void)[] = [];
+    let open = 0;
+    let most = 0;
+    const slow = countingProber((node, version) => sample(node, version, newKey), newKey);
+    const prober: Prober = {
+      takeTicket: slow.prober.takeTicket,
+      offerTicket: (t, v, s, o) => {
+        open += 1;
+        most = Math.max(most, open);
+        return new Promise((resolve) => {
+          pending.push(() => {
+            open -= 1;
+            resolve(slow.prober.offerTicket(t, v, s, o));
+          });
+        });
+      },
+    };
+    const early = startEarlyChecks({
+      targets,
+      versions: ['TLSv1.3'],
+      matrixMax: 8,
+      before: [],
+      prober,
+      inFlight: 2,
+    });
+    const tickets = new Map(targets.map((t) => [t.node, sample(t.node, 'TLSv1.3', newKey)]));
+    for (const t of targets) early.nodeConfirmed(t.node, [tickets.get(t.node) as TicketSample]);
+    expect(open).toBe(2);
+    // The verification asks for everything now: what was not started goes straight to `base`,
+    // and is not started again afterwards.
+    const base = countingProber((node, version) => sample(node, version, newKey), newKey);
+    const asked = early.proberFor(base.prober);
+    const last = targets[5] as (typeof targets)[number];
+    await asked.offerTicket(last, 'TLSv1.3', tickets.get(last.node) as TicketSample, {});
+    expect(base.offers).toEqual(['TLSv1.3 n6>n6']);
+    while (pending.length > 0) {
+      pending.shift()?.();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(most).toBe(2);
+    expect(slow.offers).not.toContain('TLSv1.3 n6>n6');
+    expect(slow.offers.length).toBeGreaterThan(2);
+    await early.abandon();
   });
 });

@@ -20,6 +20,8 @@ export interface EarlyChecksOptions {
   before: readonly TicketSample[];
   /** Where the handshakes run: the confirmations' prober, so that one limit bounds them all. */
   prober: Prober;
+  /** Offers handed to the prober at once; the prober's own limit still applies. */
+  inFlight: number;
 }
 
 /**
@@ -47,9 +49,8 @@ interface Job {
   /** Fixed for a ticket from before the phase; the issuer's fresh ticket for the verification. */
   sample: TicketSample | undefined;
   from: string;
-  /** The nodes whose confirmation the offer waits for. */
-  needs: string[];
-  started: boolean;
+  state: 'waiting' | 'ready' | 'started' | 'taken';
+  outcome?: Promise<ResumeResult>;
 }
 
 export function startEarlyChecks(opts: EarlyChecksOptions): EarlyChecks {
@@ -58,43 +59,62 @@ export function startEarlyChecks(opts: EarlyChecksOptions): EarlyChecks {
   const byName = new Map(opts.targets.map((t) => [t.node, t]));
   const confirmed = new Set<string>();
   const fresh = new Map<string, TicketSample>();
+  const keyOf = (node: string, version: TlsVersion): string => `${version} ${node}`;
+  // Jobs by the node they wait for, and by the receiver and version the checks will ask for.
   const waiting = new Map<string, Job[]>();
-  const wait = (node: string, job: Job): void => {
-    const list = waiting.get(node);
+  const asked = new Map<string, Job[]>();
+  const add = (map: Map<string, Job[]>, key: string, job: Job): void => {
+    const list = map.get(key);
     if (list) list.push(job);
-    else waiting.set(node, [job]);
+    else map.set(key, [job]);
   };
-  for (const o of planPoolOffers(
-    names,
-    opts.versions,
-    opts.matrixMax,
-    createSeededRng(seeds.verify),
-  )) {
-    const needs = o.from === o.to ? [o.to] : [o.from, o.to];
-    const job: Job = { ...o, sample: undefined, needs, started: false };
-    for (const node of needs) wait(node, job);
+  // An offer waits for its receiver's confirmation, and for its issuer's when the ticket is the
+  // one that confirmation takes.
+  const needsIssuer = (job: Job): boolean => job.sample === undefined && job.from !== job.to;
+  const plan = (job: Job): void => {
+    add(waiting, job.to, job);
+    if (needsIssuer(job)) add(waiting, job.from, job);
+    add(asked, keyOf(job.to, job.version), job);
+  };
+  const verifyRng = createSeededRng(seeds.verify);
+  for (const o of planPoolOffers(names, opts.versions, opts.matrixMax, verifyRng)) {
+    plan({ ...o, sample: undefined, state: 'waiting' });
   }
   for (const o of planTicketOffers(opts.before, names, createSeededRng(seeds.tickets))) {
-    wait(o.to, { ...o, needs: [o.to], started: false });
+    plan({ ...o, state: 'waiting' });
   }
 
   const stop = new AbortController();
-  // Every offer under way listens on it, one per node and version or more.
+  // Every offer under way listens on it.
   setMaxListeners(0, stop.signal);
-  const made = new Map<TicketSample, Map<string, Promise<ResumeResult>>>();
-  const keyOf = (to: string, version: TlsVersion): string => `${version} ${to}`;
-  const start = (job: Job): void => {
-    const sample = job.sample ?? fresh.get(keyOf(job.from, job.version));
-    const target = byName.get(job.to);
-    // The check offers only tickets that name a key; it will report the others itself.
-    if (!sample || sample.keyId === undefined || !target) return;
-    job.started = true;
-    const outcome = opts.prober.offerTicket(target, job.version, sample, { signal: stop.signal });
-    // Awaited by the check, or by abandon(); until then a failure must not count as unhandled.
-    outcome.catch(() => undefined);
-    const bySample = made.get(sample) ?? new Map<string, Promise<ResumeResult>>();
-    bySample.set(keyOf(job.to, job.version), outcome);
-    made.set(sample, bySample);
+  // Ready offers are handed to the prober a few at a time: queued in its limit, thousands of
+  // them would each hold a pending call (closures, a promise) while the confirmations run.
+  const ready: Job[] = [];
+  let next = 0;
+  let active = 0;
+  const sampleOf = (job: Job): TicketSample | undefined =>
+    job.sample ?? fresh.get(keyOf(job.from, job.version));
+  const pump = (): void => {
+    while (active < opts.inFlight && next < ready.length && !stop.signal.aborted) {
+      const job = ready[next++] as Job;
+      const sample = sampleOf(job);
+      const target = byName.get(job.to);
+      // The checks offer only tickets that name a key; they report the others themselves.
+      if (job.state !== 'ready' || !sample || sample.keyId === undefined || !target) continue;
+      job.state = 'started';
+      active += 1;
+      job.outcome = opts.prober.offerTicket(target, job.version, sample, { signal: stop.signal });
+      job.outcome
+        .catch(() => undefined)
+        .finally(() => {
+          active -= 1;
+          pump();
+        });
+    }
+    if (next === ready.length) {
+      ready.length = 0;
+      next = 0;
+    }
   };
 
   return {
@@ -104,27 +124,35 @@ export function startEarlyChecks(opts: EarlyChecksOptions): EarlyChecks {
       confirmed.add(node);
       for (const t of tickets) fresh.set(keyOf(node, t.version), t);
       for (const job of waiting.get(node) ?? []) {
-        if (!job.started && job.needs.every((n) => confirmed.has(n))) start(job);
+        const met = confirmed.has(job.to) && (!needsIssuer(job) || confirmed.has(job.from));
+        if (job.state === 'waiting' && met) {
+          job.state = 'ready';
+          ready.push(job);
+        }
       }
       waiting.delete(node);
+      pump();
     },
     proberFor(base) {
       return {
         takeTicket: (target, version, o) => base.takeTicket(target, version, o),
         offerTicket: (target, version, sample, o) => {
-          const bySample = made.get(sample);
-          const key = keyOf(target.node, version);
-          const outcome = bySample?.get(key);
-          if (!outcome) return base.offerTicket(target, version, sample, o);
-          bySample?.delete(key);
-          return outcome;
+          const list = asked.get(keyOf(target.node, version));
+          const job = list?.find((j) => j.state !== 'taken' && sampleOf(j) === sample);
+          if (!job || !list) return base.offerTicket(target, version, sample, o);
+          list.splice(list.indexOf(job), 1);
+          const outcome = job.state === 'started' ? job.outcome : undefined;
+          job.state = 'taken';
+          return outcome ?? base.offerTicket(target, version, sample, o);
         },
       };
     },
     async abandon() {
       stop.abort();
-      await Promise.allSettled([...made.values()].flatMap((m) => [...m.values()]));
-      made.clear();
+      const started = [...asked.values()].flat().filter((j) => j.state === 'started');
+      await Promise.allSettled(started.map((j) => j.outcome));
+      asked.clear();
+      waiting.clear();
     },
   };
 }

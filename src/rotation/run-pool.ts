@@ -139,6 +139,7 @@ export async function runPoolPlan(
           matrixMax: poolProbeSettings(pool).matrixMax,
           before: ticketsToCheck(phase, plan, tickets?.samples ?? []).toCheck,
           prober: confirming.prober,
+          inFlight: opts.concurrency,
         });
       }
       const applied = await applyPhase(
