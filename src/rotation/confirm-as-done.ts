@@ -36,6 +36,8 @@ export interface ConfirmAsDone {
   abandon(): Promise<void>;
   /** The confirmations' prober: handshakes made through it share their limit. */
   prober: Prober;
+  /** Whether no handshake waits for a slot of that limit. */
+  idle(): boolean;
 }
 
 /**
@@ -61,6 +63,7 @@ export function startConfirmAsDone(opts: ConfirmAsDoneOptions): ConfirmAsDone {
   const running = new Map<NodeSpec, Promise<KeyConfirmation>>();
   return {
     prober,
+    idle: () => limit.pendingCount === 0,
     nodeDone(node, outcome, finishedAt) {
       const step = steps.get(node);
       if (!step || !outcome.ok || stop.signal.aborted) return;

@@ -176,3 +176,29 @@ describe('early checks, in flight', () => {
     await early.abandon();
   });
 });
+
+describe('early checks, behind the confirmations', () => {
+  it('starts no offer while a confirmation waits for a handshake slot', async () => {
+    const targets = [fakeTarget(1), fakeTarget(2), fakeTarget(3)];
+    const real = recordingProber();
+    let busy = true;
+    const early = startEarlyChecks({
+      targets,
+      versions: ['TLSv1.3'],
+      matrixMax: 8,
+      before: [],
+      prober: real.prober,
+      inFlight: 8,
+      mayStart: () => !busy,
+    });
+    early.nodeConfirmed('n1', [sample('n1', 'TLSv1.3', newKey)]);
+    early.nodeConfirmed('n2', [sample('n2', 'TLSv1.3', newKey)]);
+    expect(real.offers).toEqual([]);
+    busy = false;
+    early.nodeConfirmed('n3', [sample('n3', 'TLSv1.3', newKey)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    // Every pair among three nodes, now that all are confirmed and the slots are free.
+    expect(real.offers).toHaveLength(9);
+    await early.abandon();
+  });
+});

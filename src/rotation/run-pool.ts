@@ -14,7 +14,7 @@ import { startConfirmAsDone } from './confirm-as-done.js';
 import { reusableTickets } from './confirm-plan.js';
 import { retireLockRelease } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
-import { startEarlyChecks, type EarlyChecks } from './early-checks.js';
+import { earlyChecksMaxNodes, startEarlyChecks, type EarlyChecks } from './early-checks.js';
 import { checkRetired, ticketsToCheck, verifyAfter } from './verify-phase.js';
 import { encryptingKey } from './placement.js';
 import type { PreflightResult } from './preflight.js';
@@ -132,7 +132,7 @@ export async function runPoolPlan(
               onConfirmed: (node, fresh) => early?.nodeConfirmed(node, fresh),
             })
           : undefined;
-      if (confirming && phase.verifyAfter) {
+      if (confirming && phase.verifyAfter && pool.nodes.length <= earlyChecksMaxNodes) {
         early = startEarlyChecks({
           targets,
           versions,
@@ -140,6 +140,7 @@ export async function runPoolPlan(
           before: ticketsToCheck(phase, plan, tickets?.samples ?? []).toCheck,
           prober: confirming.prober,
           inFlight: opts.concurrency,
+          mayStart: confirming.idle,
         });
       }
       const applied = await applyPhase(
