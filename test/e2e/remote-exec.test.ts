@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandTimeoutError, ConnectError, HostKeyError } from '../../src/remote/errors.js';
 import { closeSessions, openSessions } from '../../src/remote/session-pool.js';
-import { describe, expect, it } from 'vitest';
+import { Socket } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
 import type { RemoteSession } from '../../src/remote/ssh-session.js';
 import {
   host,
@@ -33,6 +34,20 @@ describe('exec', () => {
     });
     expect((await s.exec('id -u')).stdout).toBe('0\n');
     expect((await s.exec('kill -9 $$')).signal).toBe('SIGKILL');
+  });
+
+  it('turns off Nagle on the SSH socket: input and its end leave without waiting for an ACK', async () => {
+    const spy = vi.spyOn(Socket.prototype, 'setNoDelay');
+    try {
+      const s = await open(node(portA));
+      const told = spy.mock.calls.filter(
+        (args, i) => args[0] === true && (spy.mock.contexts[i] as Socket).remotePort === portA,
+      );
+      expect(told.length).toBeGreaterThan(0);
+      expect((await s.exec('cat', { stdin: 'key\n' })).stdout).toBe('key\n');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('passes binary stdin through unchanged and closes it', async () => {
