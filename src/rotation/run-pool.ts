@@ -15,7 +15,7 @@ import { reusableTickets } from './confirm-plan.js';
 import { retireLockRelease } from './lock-handoff.js';
 import { buildManifest } from './manifest.js';
 import { earlyChecksMaxNodes, startEarlyChecks, type EarlyChecks } from './early-checks.js';
-import { checkRetired, ticketsToCheck, verifyAfter } from './verify-phase.js';
+import { checkRetired, retiredCheckApplies, ticketsToCheck, verifyAfter } from './verify-phase.js';
 import { encryptingKey } from './placement.js';
 import type { PreflightResult } from './preflight.js';
 import { rollbackPool } from './rollback-pool.js';
@@ -192,6 +192,11 @@ export async function runPoolPlan(
         );
         await early?.abandon();
         if (!ok) return await fail('verification after promotion failed');
+        // Tickets hold sessions, about 1.5 KB each, 20 MB on 10,000 nodes: keep them only
+        // while a later step offers them.
+        const rest = plan.phases.slice(plan.phases.indexOf(phase) + 1);
+        if (!rest.some((p) => p.ticketsBefore)) confirmed = undefined;
+        if (tickets && !retiredCheckApplies(plan, tickets)) tickets = undefined;
       }
     }
     await checkRetired(plan, tickets, targets, result, opts);

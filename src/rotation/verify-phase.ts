@@ -96,6 +96,14 @@ export function ticketsToCheck(
   return { toCheck: kept, drifted: samples.length - kept.length };
 }
 
+/** Whether checkRetired will offer `tickets`: the retire drops every key they were issued under. */
+export function retiredCheckApplies(plan: RotationPlan, tickets: TicketSet): boolean {
+  const retire = plan.phases.find((p) => p.name === 'retire');
+  if (!retire || tickets.samples.length === 0) return false;
+  const old = new Set(tickets.samples.map((s) => s.keyId));
+  return !retire.steps.some((s) => ringIds(s.ring).some((id) => old.has(id)));
+}
+
 /** After a retire that dropped the key tickets were taken under: those tickets must not resume. */
 export async function checkRetired(
   plan: RotationPlan,
@@ -104,11 +112,7 @@ export async function checkRetired(
   result: PoolRunResult,
   opts: PoolRunOptions,
 ): Promise<void> {
-  const retire = plan.phases.find((p) => p.name === 'retire');
-  if (!retire || !tickets || tickets.samples.length === 0) return;
-  const old = new Set(tickets.samples.map((s) => s.keyId));
-  const stillHeld = retire.steps.some((s) => ringIds(s.ring).some((id) => old.has(id)));
-  if (stillHeld) return;
+  if (!tickets || !retiredCheckApplies(plan, tickets)) return;
   const check = await checkTicketsRejected(tickets.samples, targets, {
     concurrency: opts.concurrency,
     prober: opts.prober,
