@@ -251,8 +251,9 @@ export async function runHandshakeHere(
       else if (outcome.sessions.length > 0) armSettle();
     });
     socket.on('data', () => armSettle());
-    socket.on('end', () => finish());
-    socket.on('close', () =>
+    // A peer that ends the connection before the handshake (a proxy with no backend, a
+    // listener that is not TLS) has not refused a ticket: that is a failure, not "not resumed".
+    const closed = (): void =>
       finish(
         handshakeDone
           ? undefined
@@ -261,8 +262,9 @@ export async function runHandshakeHere(
               target.node,
               `${describeTarget(target, version)}: connection closed before the TLS handshake completed`,
             ),
-      ),
-    );
+      );
+    socket.on('end', closed);
+    socket.on('close', closed);
     socket.on('error', (err) => {
       if (handshakeDone) finish();
       else finish(toProbeError(err, target, version));

@@ -115,6 +115,22 @@ describe('failures', () => {
     await silent.close();
   });
 
+  it('reports a server that hangs up before the handshake as a TLS error, never "not resumed"', async () => {
+    const closing = await startSilentServer({ hangUp: true });
+    const target = makeTarget('h', closing.port);
+    const message = /connection closed before the TLS handshake completed/;
+    await expect(takeTicket(target, 'TLSv1.3')).rejects.toMatchObject({
+      code: 'tls-error',
+      message,
+    });
+    const sample = await takeTicket(makeTarget('a', a.port), 'TLSv1.3');
+    await expect(offerTicket(target, 'TLSv1.3', sample)).rejects.toMatchObject({
+      code: 'tls-error',
+      message,
+    });
+    await closing.close();
+  });
+
   it('reports a refused connection as unreachable', async () => {
     const port = await findClosedPort();
     await expect(takeTicket(makeTarget('x', port), 'TLSv1.2')).rejects.toMatchObject({

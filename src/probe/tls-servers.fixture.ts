@@ -105,12 +105,16 @@ export async function startTlsServer(
 }
 
 /** Accepts TCP connections and never says a word. */
-export async function startSilentServer(): Promise<{ port: number; close(): Promise<void> }> {
+export async function startSilentServer(
+  opts: { hangUp?: boolean } = {},
+): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('error', () => undefined);
     s.on('close', () => sockets.delete(s));
+    // With hangUp, every connection is ended at once, as by a proxy without a backend.
+    if (opts.hangUp) s.end();
   });
   const port = await listen(server);
   return { port, close: closer(server, sockets) };

@@ -130,6 +130,13 @@ describe('a node that becomes unreachable and stays so', () => {
       expect(res.code, res.stderr).toBe(3);
       const doc = rotateDocOf(res);
       expect(doc.pools[0]?.error).toBe('verification after promotion failed');
+      // The relay hangs up on every new connection: what it stopped failed as a connection,
+      // and no offer to the node reads as a ticket it refused.
+      const lost = doc.pools[0]?.verification?.offers.filter((o) => o.to === odd.host && !o.reused);
+      expect(lost?.length).toBeGreaterThan(0);
+      for (const o of lost ?? []) {
+        expect(['tls-error', 'unreachable'], JSON.stringify(o)).toContain(o.error?.code);
+      }
       expect(doc.pools[0]?.outcome).toBe('not-restored');
       expect(doc.pools[0]?.needsPerson).toContainEqual({
         node: odd.host,

@@ -20,6 +20,7 @@ export interface RotateDoc {
       ok: boolean;
       summary: { probes: number; resumed: number };
       diagnostics: { code: string; nodes: string[] }[];
+      offers: { from: string; to: string; reused: boolean; error?: { code: string } }[];
     };
     rollbackVerification?: { ok: boolean; encryptingKeyIds: string[] };
     ticketChecks: { name: string; ok: boolean; problems: string[] }[];
