@@ -23,6 +23,15 @@ import {
 
 useRemoteLab();
 
+/** SIGKILL, unless the process is already gone: killing sshd's session process may end its children first. */
+function killIfAlive(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 describe('exec', () => {
   it('returns stdout, stderr and the exit code', async () => {
     const s = await open(node(portA));
@@ -87,7 +96,7 @@ describe('exec', () => {
     const serving = descendants(sshds.get(portB)?.pid ?? 0);
     expect(serving.length).toBeGreaterThanOrEqual(2);
     const t0 = Date.now();
-    for (const pid of serving) process.kill(pid, 'SIGKILL');
+    for (const pid of serving) killIfAlive(pid);
     const err = await pending;
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as Error).message).toBe(
