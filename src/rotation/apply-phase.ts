@@ -21,7 +21,11 @@ export async function applyPhase(
   pool: string,
   label: PhaseLabel,
   adapter: ServerAdapter,
-  requests: { node: NodeSpec; req: StepRequest }[],
+  /**
+   * Each node's step, built when its transaction starts: a request holds the node's new
+   * manifest, and on a large pool building them all up front held one per node for the phase.
+   */
+  requests: { node: NodeSpec; req: () => StepRequest }[],
   sessions: SessionMap,
   concurrency: number,
   emit: EmitEvent,
@@ -40,7 +44,7 @@ export async function applyPhase(
         const t0 = Date.now();
         const session = sessions.get(node);
         const outcome: ApplyOutcome = session
-          ? await applyStep(session, adapter, node, req)
+          ? await applyStep(session, adapter, node, req())
           : { ok: false, step: 'setup', message: 'no connection to the node', restored: true };
         const finished = Date.now();
         outcomes.set(node, outcome);

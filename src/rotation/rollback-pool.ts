@@ -149,7 +149,7 @@ async function restoreRings(
 ): Promise<boolean> {
   const requests = steps.map(({ node, ring }) => ({
     node,
-    req: {
+    req: () => ({
       ring,
       newKey: undefined,
       adopt: false,
@@ -163,7 +163,7 @@ async function restoreRings(
         pending: pre.states.get(node)?.manifest?.pending,
       }),
       pidFile: pre.states.get(node)?.pidFile,
-    },
+    }),
   }));
   const applied = await applyPhase(
     plan.pool.name,

@@ -93,7 +93,7 @@ export async function runPoolPlan(
         const state = pre.states.get(s.node);
         return {
           node: s.node,
-          req: {
+          req: () => ({
             ring: s.ring,
             newKey:
               s.writeKey && keyBytes ? { file: `${plan.keyId}.key`, bytes: keyBytes } : undefined,
@@ -112,7 +112,7 @@ export async function runPoolPlan(
                 ? { pending: undefined, finished: { ringBefore: pending?.ringBefore ?? refBefore } }
                 : { pending },
             ),
-          },
+          }),
         };
       });
       for (const s of phase.steps) touched.add(s.node);
