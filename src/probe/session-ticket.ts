@@ -1,3 +1,5 @@
+import { shareString } from './shared-strings.js';
+
 /**
  * Reads the ticket out of a serialised client session (OpenSSL's DER `SSL_SESSION`, as Node
  * hands it out in 'session' events and getSession()). Node exposes the ticket of the current
@@ -83,5 +85,5 @@ export function readSessionTicket(session: Buffer): SessionTicket | undefined {
 /** The public key id of a ticket: its first 16 bytes, hex. Undefined for stateful references. */
 export function readKeyId(ticket: Buffer | undefined): string | undefined {
   if (!ticket || ticket.length < minStatelessTicketLength) return undefined;
-  return ticket.subarray(0, 16).toString('hex');
+  return shareString(ticket.subarray(0, 16).toString('hex'));
 }

@@ -2,6 +2,7 @@ import type { TlsVersion } from '../inventory/types.js';
 import { ProbeError } from './probe-error.js';
 import type { ProbeTarget } from './probe-target.js';
 import { readKeyId, readSessionTicket } from './session-ticket.js';
+import { shareString } from './shared-strings.js';
 import { runHandshake, type HandshakeOutcome } from './tls-connection.js';
 
 export { ProbeError, type ProbeErrorCode } from './probe-error.js';
@@ -78,7 +79,7 @@ export async function takeTicket(
     node: target.node,
     version,
     keyId,
-    certFingerprint: outcome.certFingerprint ?? '',
+    certFingerprint: shareString(outcome.certFingerprint ?? ''),
     session: keyId === undefined ? undefined : session,
     takenAt: Date.now(),
   };
@@ -127,6 +128,6 @@ export async function offerTicket(
     reused: outcome.reused,
     offeredKeyId: readKeyId(offered),
     keyId: readKeyId(issued),
-    certFingerprint: outcome.certFingerprint,
+    certFingerprint: shareString(outcome.certFingerprint),
   };
 }
