@@ -39,8 +39,9 @@ async function readNode(node: NodeSpec, extraEnv: NodeJS.ProcessEnv = {}) {
   };
 }
 
-/** nginx's messages name its pid; two runs differ only there. */
-const samePid = (text: string): string => text.replace(/\d+#\d+/g, 'P#P');
+/** nginx's messages name its pid and the time to the second; two runs differ only there. */
+const samePid = (text: string): string =>
+  text.replace(/\d+#\d+/g, 'P#P').replace(/\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d/g, 'T');
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stekctl-dump-'));
