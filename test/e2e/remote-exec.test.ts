@@ -23,7 +23,7 @@ import {
 
 useRemoteLab();
 
-/** SIGKILL, unless the process is already gone: killing sshd's session process may end its children first. */
+/** SIGKILL, unless the process is gone: killing sshd's session process may end its children. */
 function killIfAlive(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
