@@ -2,19 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { NodeSpec } from '../inventory/types.js';
 import type { ExecResult, RemoteSession } from '../remote/ssh-session.js';
 import { adapterFor } from '../servers/index.js';
+import { localNodeSpec } from '../servers/node-spec.fixture.js';
 import { applyPhase } from './apply-phase.js';
 import type { StepRequest } from './node-ops.js';
 
-function nodeNamed(name: string): NodeSpec {
-  return {
-    name,
-    host: '127.0.0.1',
-    keyDir: '/etc/nginx/tickets',
-    config: '/etc/nginx/nginx.conf',
-    check: 'nginx -t',
-    reload: 'nginx -s reload',
-  } as unknown as NodeSpec;
-}
+const nodeNamed = (name: string): NodeSpec => localNodeSpec('/etc/nginx/tickets', { name });
 
 /** A session whose transactions succeed, noting in `log` when each starts and ends. */
 function loggingSession(name: string, log: string[]): RemoteSession {
