@@ -118,16 +118,18 @@ function applyCommand(
   keys: KeyStore,
   times: ServiceTimes,
 ): CommandPlan {
-  const reload = script.includes('g0=$(gen)');
+  const reload = script.includes('gen; g0=$stek_gen');
   const check = script.includes('|| fail check');
-  const newFiles = [...script.matchAll(/t=\.stekctl-new-([A-Za-z0-9._-]+)/g)].map(
+  const newFiles = [...script.matchAll(/\|\| new="\$new ([A-Za-z0-9._-]+)"/g)].map(
     (m) => m[1] as string,
   );
-  const managed = printfTarget(script, '.stekctl-next');
-  const manifest = printfTarget(script, '.stekctl-manifest');
-  const deletes = [...script.matchAll(/^rm -f -- ([A-Za-z0-9][A-Za-z0-9._-]*)$/gm)].map(
-    (m) => m[1] as string,
-  );
+  const managed = printfTarget(script, `.stekctl-next/${confName}`);
+  const manifest =
+    printfTarget(script, '.stekctl-next/stekctl.json') ?? printfTarget(script, '.stekctl-manifest');
+  // The transaction's last rm: its own dot-files, then the retired key files.
+  const deletes = (/^rm -rf -- (.*)$/m.exec(script)?.[1] ?? '')
+    .split(' ')
+    .filter((w) => /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(w));
   const fails = reload && times.random() < times.failureRate;
   return {
     kind: 'apply',

@@ -14,6 +14,18 @@ export interface ExecResult {
   signal: string | null;
   stdout: string;
   stderr: string;
+  /** When (ms since the epoch) stdout first carried ExecOptions.markAt, as this side saw it. */
+  markedAt?: number;
+}
+
+export interface ExecOptions {
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  /**
+   * A string the command prints at a moment worth timing (a reload): its arrival is stamped
+   * here, which saves the node a `date` process.
+   */
+  markAt?: string;
 }
 
 export interface RemoteSession {
@@ -25,10 +37,7 @@ export interface RemoteSession {
    * CommandTimeoutError after `timeoutMs`. Up to sshd's MaxSessions (10 by default) may run at
    * once on one session.
    */
-  exec(
-    command: string,
-    opts?: { stdin?: string | Buffer; timeoutMs?: number },
-  ): Promise<ExecResult>;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   close(): Promise<void>;
   /** False once the connection ended, dropped or was closed: no command can run on it any more. */
   readonly open: boolean;
@@ -97,10 +106,7 @@ class SshSession implements RemoteSession {
     return !this.#ended && !this.#closing;
   }
 
-  exec(
-    command: string,
-    opts: { stdin?: string | Buffer; timeoutMs?: number } = {},
-  ): Promise<ExecResult> {
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const label = command.slice(0, 60);
     const remote = this.#sudo ? `sudo -n sh -c ${quoteShell(command)}` : command;
     const lost = (when: string): ConnectError =>
@@ -123,6 +129,16 @@ class SshSession implements RemoteSession {
       let eof = false;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      let markedAt: number | undefined;
+      let tail = '';
+      const watch = (chunk: Buffer): void => {
+        const mark = opts.markAt;
+        if (mark === undefined || markedAt !== undefined) return;
+        // The marker may straddle two chunks: the end of the last one is kept for the check.
+        const text = tail + chunk.toString('latin1');
+        if (text.includes(mark)) markedAt = Date.now();
+        else tail = text.slice(-mark.length);
+      };
       const settle = (finish: () => void): void => {
         if (settled) return;
         settled = true;
@@ -141,6 +157,7 @@ class SshSession implements RemoteSession {
           signal: exit?.signal ?? null,
           stdout: Buffer.concat(stdout).toString('utf8'),
           stderr: Buffer.concat(stderr).toString('utf8'),
+          ...(markedAt !== undefined ? { markedAt } : {}),
         });
       };
       if (opts.timeoutMs !== undefined) {
@@ -174,7 +191,10 @@ class SshSession implements RemoteSession {
           stopChannel(ch);
           return;
         }
-        ch.on('data', (chunk: Buffer) => stdout.push(chunk));
+        ch.on('data', (chunk: Buffer) => {
+          stdout.push(chunk);
+          watch(chunk);
+        });
         ch.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
         ch.on('error', () => undefined);
         ch.on('end', () => {

@@ -76,7 +76,7 @@ export async function applyPhase(
   const ok = nodes.every((n) => n.ok);
   emit({ type: 'phase-end', pool, phase: label, ok, ms });
   const record: PhaseRecord = { name: label, ok, startedAt, ms, nodes };
-  // The switch window: from the first node's reload to the last one's, as the nodes saw it.
+  // The switch window: from the first node's reload to the last one's, as stekctl saw them start.
   const reloads = [...outcomes.values()].flatMap((o) => (o.ok && o.reloadAt ? [o.reloadAt] : []));
   if (reloads.length > 1) record.windowMs = Math.max(...reloads) - Math.min(...reloads);
   return { record, outcomes, finishedAt };

@@ -2,12 +2,13 @@ import pLimit from 'p-limit';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
-import { acquireLockScript, describeHolder, parseLockOutput, releaseLockScript } from './lock.js';
+import { acquireLockScript, describeHolder, heldLockScript, parseLockOutput } from './lock.js';
 import type { PreflightResult } from './preflight.js';
 import type { PlanPhase, RotationPlan } from './types.js';
 
 /** What a node's transaction needs to release the pool lock itself. */
 export interface LockRelease {
+  /** Sets `stek_rl` where this run holds the lock (heldLockScript). */
   script: string;
   /** Called once the node said it released the lock. */
   onReleased: () => void;
@@ -29,7 +30,7 @@ export function retireLockRelease(
   const last = plan.phases[plan.phases.length - 1];
   if (phase.name !== 'retire' || phase !== last || !pre.lockedByUs.includes(node)) return undefined;
   return {
-    script: releaseLockScript(node, runId),
+    script: heldLockScript(runId),
     onReleased: () => {
       const i = pre.lockedByUs.indexOf(node);
       if (i >= 0) pre.lockedByUs.splice(i, 1);

@@ -42,7 +42,9 @@ const holderB = newLockHolder('run-b', 60_000, new Date());
 
 function lockAndRead(node: NodeSpec, holder = holderA, breakSeen?: string): string {
   return lockThenScript(
-    acquireLockScript(node, holder, breakSeen),
+    node,
+    holder,
+    breakSeen,
     buildReadScript(adapter, node, { runCheck: true }),
   );
 }

@@ -44,8 +44,41 @@ export function acquireLockScript(
   holder: LockHolder,
   breakSeen: string | undefined,
 ): string {
+  return lockLines(node, holder, breakSeen, { ok: 'exit 0', no: 'exit 0' });
+}
+
+/**
+ * One command that takes the lock and, only once it holds it, goes on with `next` (the read):
+ * prints the lock's LOCK| line first, then what `next` prints. A node whose lock is held, or
+ * whose directory takes no lock, runs nothing else. The lock is taken by a function of this
+ * shell (not a subshell: a process fewer), which returns instead of exiting; the shell then goes
+ * back to the directory it started in.
+ */
+export function lockThenScript(
+  node: NodeSpec,
+  holder: LockHolder,
+  breakSeen: string | undefined,
+  next: string,
+): string {
+  return [
+    'stek_take_lock() {',
+    lockLines(node, holder, breakSeen, { ok: 'return 0', no: 'return 1' }),
+    '}',
+    'stek_pwd=$PWD',
+    'stek_take_lock || exit 0',
+    'cd "$stek_pwd" 2>/dev/null || cd /',
+    next,
+  ].join('\n');
+}
+
+function lockLines(
+  node: NodeSpec,
+  holder: LockHolder,
+  breakSeen: string | undefined,
+  end: { ok: string; no: string },
+): string {
   const d = quoteShell(node.keyDir);
-  const lines = [`cd ${d} 2>/dev/null || { echo "LOCK|nodir"; exit 0; }`];
+  const lines = [`cd ${d} 2>/dev/null || { echo "LOCK|nodir"; ${end.no}; }`];
   if (breakSeen !== undefined) {
     // Break only the lock we judged stale: if another run replaced it meanwhile, leave it.
     lines.push(
@@ -53,35 +86,30 @@ export function acquireLockScript(
     );
   }
   const text = `${JSON.stringify(holder)}\n`;
+  const write = `printf %s ${quoteShell(text)} > "$t"`;
   lines.push(
     't=.stekctl-lock.$$',
-    `err=$( { ( umask 077; printf %s ${quoteShell(text)} > "$t" ); } 2>&1 )`,
+    // Written by the shell itself; only a write that failed runs again, to capture its message.
+    'umask 077',
+    `{ ${write}; } 2>/dev/null`,
     // Read back with the shell's read: a short write (full disk) leaves a different line.
-    `stek_w=; IFS= read -r stek_w < "$t" 2>/dev/null; if [ "$stek_w" != ${quoteShell(text.trimEnd())} ]; then rm -f "$t"; ` +
-      `echo "LOCK|error|$(printf 'cannot write the lock file in %s (read-only or full?): %s' "$PWD" "\${err:-short write}" | base64 -w0)"; exit 0; fi`,
-    'if ln "$t" stekctl.lock 2>/dev/null; then rm -f "$t"; echo "LOCK|ok"; exit 0; fi',
+    `stek_w=; IFS= read -r stek_w < "$t" 2>/dev/null; if [ "$stek_w" != ${quoteShell(text.trimEnd())} ]; then err=$( { ${write}; } 2>&1 ); rm -f "$t"; ` +
+      `echo "LOCK|error|$(printf 'cannot write the lock file in %s (read-only or full?): %s' "$PWD" "\${err:-short write}" | base64 -w0)"; ${end.no}; fi`,
+    `if ln "$t" stekctl.lock 2>/dev/null; then rm -f "$t"; echo "LOCK|ok"; ${end.ok}; fi`,
     'rm -f "$t"',
     `if [ -f stekctl.lock ]; then echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; ` +
       `else echo "LOCK|error|$(printf 'cannot create the lock file in %s' "$PWD" | base64 -w0)"; fi`,
+    end.no,
   );
   return lines.join('\n');
 }
 
 /**
- * One command that takes the lock and, only once it holds it, goes on with `next` (the read):
- * prints the lock's LOCK| line first, then what `next` prints. A node whose lock is held, or
- * whose directory takes no lock, runs nothing else. The lock script runs in a subshell, so that
- * its `cd` and `exit` stay there.
+ * Shell run in the key directory that sets `stek_rl` to the lock file's name where `runId` holds
+ * the lock (empty elsewhere): a transaction's last rm then removes it with its own files.
  */
-export function lockThenScript(lockScript: string, next: string): string {
-  return [
-    'stek_take_lock() {',
-    lockScript,
-    '}',
-    'stek_lock=$(stek_take_lock); echo "$stek_lock"',
-    'case "$stek_lock" in "LOCK|ok") ;; *) exit 0;; esac',
-    next,
-  ].join('\n');
+export function heldLockScript(runId: string): string {
+  return `stek_rl=; stek_l=; { IFS= read -r stek_l < stekctl.lock; } 2>/dev/null; case "$stek_l" in *${quoteShell(`"runId":"${runId}"`)}*) stek_rl=stekctl.lock;; esac`;
 }
 
 export function releaseLockScript(node: NodeSpec, runId: string): string {

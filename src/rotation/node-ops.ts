@@ -1,6 +1,11 @@
 import type { NodeSpec } from '../inventory/types.js';
 import type { RemoteSession } from '../remote/ssh-session.js';
-import { buildApplyScript, parseApplyOutput, type ApplyOutcome } from '../servers/apply-script.js';
+import {
+  buildApplyScript,
+  parseApplyOutput,
+  reloadMark,
+  type ApplyOutcome,
+} from '../servers/apply-script.js';
 import type { PlacedRing, ServerAdapter } from '../servers/types.js';
 import { quoteShell } from '../remote/shell.js';
 import type { LockRelease } from './lock-handoff.js';
@@ -50,8 +55,9 @@ export async function applyStep(
     const res = await session.exec(`sh -c ${quoteShell(script)}`, {
       ...(stdin ? { stdin } : {}),
       timeoutMs: 120_000,
+      markAt: reloadMark,
     });
-    const outcome = parseApplyOutput(res.stdout, res.stderr, res.code);
+    const outcome = parseApplyOutput(res.stdout, res.stderr, res.code, res.markedAt);
     if (outcome.ok && outcome.lockReleased) req.releaseLock?.onReleased();
     return outcome;
   } catch (err) {

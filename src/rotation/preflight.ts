@@ -8,7 +8,6 @@ import { readNodeState, stateFromReadOutput } from '../servers/node-state.js';
 import { buildReadScript } from '../servers/read-script.js';
 import type { NodeState } from '../servers/types.js';
 import {
-  acquireLockScript,
   describeHolder,
   lockThenScript,
   parseLockOutput,
@@ -147,9 +146,7 @@ async function takeLock(
   | { status: 'held'; holder: string }
 > {
   const run = (breakSeen: string | undefined) =>
-    exec(
-      `sh -c ${quoteShell(lockThenScript(acquireLockScript(node, lock.holder, breakSeen), read))}`,
-    );
+    exec(`sh -c ${quoteShell(lockThenScript(node, lock.holder, breakSeen, read))}`);
   const res = await run(undefined);
   const first = parseLockOutput(res.stdout);
   if (!first) throw new Error(`could not take the lock in ${node.keyDir}`);

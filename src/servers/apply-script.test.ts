@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -57,6 +57,65 @@ describe('the node-side transaction', () => {
     });
     expect(await readFile(join(keyDir, 'tickets.keys'), 'utf8')).toBe(list);
     expect((await readdir(keyDir)).sort()).toEqual([oldFile, 'tickets.keys'].sort());
+  });
+
+  describe('an nginx stage: a new key, the managed file and the manifest', () => {
+    const nginx = adapterFor('nginx');
+    const fresh = randomBytes(80);
+    const freshFile = `${fresh.subarray(0, 16).toString('hex')}.key`;
+    const stage = (check: string) =>
+      buildApplyScript(
+        nginx,
+        localNodeSpec(keyDir, { check }),
+        applySpec({
+          newKeys: [{ file: freshFile, size: 80 }],
+          managed: { kind: 'text', text: `ssl_session_ticket_key ${keyDir}/${freshFile};\n` },
+          manifest: '{"new":true}\n',
+          reload: false,
+        }),
+      );
+    const before = async () => {
+      await writeFile(join(keyDir, 'tickets.conf'), 'old conf\n', { mode: 0o600 });
+      await writeFile(join(keyDir, 'stekctl.json'), '{"old":true}\n', { mode: 0o600 });
+    };
+
+    it('puts every file in place at mode 600 and leaves nothing of its own behind', async () => {
+      await before();
+      const res = await run(stage('true'), `${fresh.toString('base64')}\n`);
+      expect(parseApplyOutput(res.stdout, res.stderr, res.code)).toMatchObject({ ok: true });
+      expect((await readdir(keyDir)).sort()).toEqual(
+        [freshFile, 'stekctl.json', 'tickets.conf'].sort(),
+      );
+      expect(await readFile(join(keyDir, freshFile))).toEqual(fresh);
+      expect(await readFile(join(keyDir, 'stekctl.json'), 'utf8')).toBe('{"new":true}\n');
+      for (const f of [freshFile, 'stekctl.json', 'tickets.conf'])
+        expect((await stat(join(keyDir, f))).mode & 0o777, f).toBe(0o600);
+    });
+
+    it('a failed check puts the managed file and the manifest back and removes the new key', async () => {
+      await before();
+      const res = await run(stage('false'), `${fresh.toString('base64')}\n`);
+      expect(parseApplyOutput(res.stdout, res.stderr, res.code)).toMatchObject({
+        ok: false,
+        step: 'check',
+        restored: true,
+      });
+      expect((await readdir(keyDir)).sort()).toEqual(['stekctl.json', 'tickets.conf']);
+      expect(await readFile(join(keyDir, 'tickets.conf'), 'utf8')).toBe('old conf\n');
+      expect(await readFile(join(keyDir, 'stekctl.json'), 'utf8')).toBe('{"old":true}\n');
+    });
+
+    it('key material cut short on a 4-character boundary is refused, nothing written', async () => {
+      await before();
+      const res = await run(stage('true'), `${fresh.toString('base64').slice(0, 64)}\n`);
+      expect(parseApplyOutput(res.stdout, res.stderr, res.code)).toMatchObject({
+        ok: false,
+        step: 'write',
+        message: expect.stringMatching(/cut short/),
+      });
+      expect((await readdir(keyDir)).sort()).toEqual(['stekctl.json', 'tickets.conf']);
+      expect(await readFile(join(keyDir, 'tickets.conf'), 'utf8')).toBe('old conf\n');
+    });
   });
 
   it('takes the pid file the read found instead of looking for it in its own dump', () => {

@@ -6,6 +6,15 @@ import {
   runtimeApiSetupLines,
   type RuntimeApiResult,
 } from './haproxy-runtime.js';
+import {
+  adoptLines,
+  assertSafeName,
+  leftovers,
+  lockWaitSeconds,
+  ownFiles,
+  restoreLines,
+  writeLines,
+} from './apply-writes.js';
 import { printable } from './printable.js';
 import type { ConfigDump, ServerAdapter } from './types.js';
 
@@ -38,8 +47,9 @@ export interface ApplySpec {
    */
   pidFile?: string | undefined;
   /**
-   * Shell run in keyDir once everything else succeeded, printing `UNLOCK|ok`: the pool lock is
-   * released by the node's last command of the run instead of one more command.
+   * Shell run in keyDir once everything else succeeded, setting `stek_rl` to the pool lock's
+   * file where this run holds it: the last rm removes it, and the transaction prints
+   * `UNLOCK|ok`. The lock is released by the node's last command of the run instead of one more.
    */
   releaseLock?: string | undefined;
 }
@@ -53,7 +63,10 @@ export type ApplyOutcome =
       detail: string;
       /** HAProxy with runtimeApi: whether the keys went in through the stats socket or a reload. */
       runtimeApi?: RuntimeApiResult;
-      /** Node clock, ms since the epoch, when the reload command was issued. */
+      /**
+       * Ms since the epoch when the reload command was issued: the node's clock where the node
+       * printed it, else when its line reached stekctl.
+       */
       reloadAt: number | undefined;
       /** The transaction released the pool lock (ApplySpec.releaseLock). */
       lockReleased?: boolean;
@@ -66,24 +79,13 @@ export type ApplyOutcome =
       restored: boolean;
     };
 
-const safeName = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-/** The files a transaction leaves only when it was cut short. */
-const leftovers = '.stekctl-prev .stekctl-prev-manifest .stekctl-none .stekctl-dump';
-
-/** How long a transaction waits for one still running on the node (a dropped connection's). */
-const lockWaitSeconds = 90;
-
-function assertSafeName(name: string): void {
-  // Names come from key ids and fixed strings; this guards the script against any surprise.
-  if (!safeName.test(name)) throw new Error(`unsafe file name in a node transaction: ${name}`);
-}
+/** The line printed just before the reload command runs. */
+export const reloadMark = 'RELOAD|';
 
 export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: ApplySpec): string {
   const managed = adapter.managedFileName;
   for (const n of [...spec.newKeys.map((k) => k.file), ...spec.deleteFiles, managed])
     assertSafeName(n);
-  const gen = adapter.generationScript(node);
   const dump = adapter.configDump?.(node);
   const L: string[] = [
     "trap '' HUP PIPE",
@@ -93,20 +95,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     `m=${quoteShell(managed)}`,
     'say() { printf "%s|%s\\n" "$1" "$(printf %s "$2" | tail -c 3000 | base64 -w0)"; }',
     'keyname() { head -c 16 | od -An -tx1 -v | tr -d " \\n"; }',
-    // Not in a subshell: the snippet keeps what it found once (the pid file) in stek_ variables,
-    // so that the wait loop does not run a config dump every tenth of a second.
-    `gen() { { ${gen}; } 2>/dev/null; }`,
+    // In this shell, not in a subshell: the snippet sets stek_gen, and keeps what it found once
+    // (the pid file) in stek_ variables for the next poll.
+    `gen() { stek_gen=; { ${adapter.generationScript(node)}\n} 2>/dev/null; }`,
     'new=""',
-    // The saved files are hard links: one still naming the same file as the original means the
-    // original was never replaced, and mv refuses to move a file onto itself.
-    'back() { if [ "$1" -ef "$2" ]; then rm -f "$1"; else mv -f "$1" "$2"; fi; }',
-    'restore() {',
-    '  if [ -f .stekctl-prev ]; then back .stekctl-prev "$m"; elif [ -f .stekctl-none ]; then : > "$m"; fi',
-    '  rm -f .stekctl-none',
-    '  if [ -f .stekctl-prev-manifest ]; then back .stekctl-prev-manifest stekctl.json; fi',
-    '  for f in $new; do rm -f -- "$f"; done',
-    '  rm -f .stekctl-next .stekctl-manifest .stekctl-new-* .stekctl-adopt .stekctl-dump',
-    '}',
+    ...restoreLines(),
     'fail() { restore; say "FAIL-$1" "$2"; say RESTORED yes; exit 0; }',
     '[ -d "$d" ] && cd "$d" || { say FAIL-setup "key directory $d does not exist or cannot be entered"; say RESTORED yes; exit 0; }',
     // One transaction at a time per node: after a dropped connection the previous one may still
@@ -114,72 +107,14 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     // directory itself; check and reload run without the descriptor, so no daemon inherits it.
     'exec 9<.',
     `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
-    // Leftovers of a transaction cut short; looked for with the shell's test, as there rarely are.
-    `for f in ${leftovers}; do if [ -e "$f" ] || [ -L "$f" ]; then rm -f ${leftovers}; break; fi; done`,
+    `for f in ${leftovers}; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf -- ${leftovers}; break; fi; done`,
   ];
   // HAProxy with a runtime API: the socket is checked before anything is written.
   const runtimeApi = spec.reload && adapter.kind === 'haproxy' ? node.runtimeApi : undefined;
   if (runtimeApi) L.push(...runtimeApiSetupLines(node, runtimeApi));
-  for (const k of spec.newKeys) {
-    L.push(
-      'IFS= read -r line || fail write "no key material for the new key"',
-      `t=.stekctl-new-${k.file}`,
-      'err=$( { printf %s "$line" | base64 -d > "$t"; } 2>&1 )',
-      `[ "$(wc -c < "$t" 2>/dev/null)" = ${k.size} ] || fail write "cannot write ${k.file} in $d: \${err:-short write (disk full?)}"`,
-      `chmod 600 "$t" && mv -f "$t" ${k.file} || fail write "cannot put ${k.file} in place in $d"`,
-      `new="$new ${k.file}"`,
-    );
-  }
-  L.push('line=""');
-  if (spec.adoptKeyLines) {
-    L.push(
-      'if [ -f "$m" ]; then',
-      '  while IFS= read -r l || [ -n "$l" ]; do',
-      '    case "$l" in ""|"#"*) continue;; esac',
-      '    printf %s "$l" | base64 -d > .stekctl-adopt 2>/dev/null',
-      '    case "$(wc -c < .stekctl-adopt)" in 48|80)',
-      '      id=$(keyname < .stekctl-adopt)',
-      '      if [ ! -f "$id.key" ]; then chmod 600 .stekctl-adopt && mv -f .stekctl-adopt "$id.key" || fail write "cannot adopt a key of $m"; fi;;',
-      '    esac',
-      '  done < "$m"',
-      '  rm -f .stekctl-adopt',
-      'fi',
-    );
-  }
-  // Saved as hard links, which take no space: a copy cut short on a full disk would otherwise
-  // be "restored" over the intact original. Every write below replaces names, never contents.
-  const save = (file: string, as: string): string =>
-    `ln -f ${file} ${as} 2>/dev/null || cp -p ${file} ${as} || { rm -f ${as}; fail write "cannot save ${file} in $d"; }`;
-  if (spec.managed) {
-    L.push(
-      `if [ -f "$m" ]; then ${save('"$m"', '.stekctl-prev')}; else : > .stekctl-none || fail write "cannot write in $d"; fi`,
-    );
-    if (spec.managed.kind === 'text') {
-      L.push(
-        `printf %s ${quoteShell(spec.managed.text)} > .stekctl-next || fail write "cannot write $m in $d"`,
-      );
-    } else {
-      for (const f of spec.managed.files) assertSafeName(f);
-      L.push(
-        `( for f in ${spec.managed.files.join(' ')}; do base64 -w0 < "$f" && echo || exit 1; done ) > .stekctl-next || fail write "cannot compose $m in $d"`,
-      );
-    }
-    L.push(
-      'chmod 600 .stekctl-next && mv -f .stekctl-next "$m" || fail write "cannot put $m in place in $d"',
-    );
-  }
-  if (spec.manifest !== undefined) {
-    // The manifest is the last write: without a check or reload after it, nothing can fail
-    // once it is in place, and there is nothing to save it for (the retire).
-    if (spec.check || spec.reload)
-      L.push(`if [ -f stekctl.json ]; then ${save('stekctl.json', '.stekctl-prev-manifest')}; fi`);
-    L.push(
-      `printf %s ${quoteShell(spec.manifest)} > .stekctl-manifest && mv -f .stekctl-manifest stekctl.json || fail write "cannot write stekctl.json in $d"`,
-    );
-  }
-  if (spec.check) {
-    L.push(...checkLines(node, dump));
-  }
+  if (spec.adoptKeyLines) L.push(...adoptLines());
+  L.push(...writeLines(spec, managed));
+  if (spec.check) L.push(...checkLines(node, dump));
   if (spec.reload) {
     const waitTenths = Math.max(1, Math.ceil(spec.generationWaitMs / 100));
     if (runtimeApi) L.push(...runtimeApiLines(node, waitTenths));
@@ -190,17 +125,18 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
         : spec.pidFile === ''
           ? []
           : [`stek_pf=${quoteShell(spec.pidFile)}`]),
-      'g0=$(gen)',
-      'echo "RELOAD|$(date +%s%3N)"',
+      'gen; g0=$stek_gen',
+      // Stamped as it arrives (ExecOptions.markAt): a `date` here would cost a process.
+      `echo "${reloadMark}"`,
       `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
       'changed=unknown',
       'if [ -n "$g0" ]; then',
       '  changed=no; i=0',
-      `  while [ $i -lt ${waitTenths} ]; do g=$(gen); if [ -n "$g" ] && [ "$g" != "$g0" ]; then changed=yes; break; fi; sleep 0.1; i=$((i+1)); done`,
+      `  while [ $i -lt ${waitTenths} ]; do gen; g=$stek_gen; if [ -n "$g" ] && [ "$g" != "$g0" ]; then changed=yes; break; fi; sleep 0.1; i=$((i+1)); done`,
       'fi',
       'if [ "$changed" = no ]; then',
       '  restore',
-      `  g1=$(gen); ( ${node.reload} ) >/dev/null 2>&1 9<&-`,
+      `  ( ${node.reload} ) >/dev/null 2>&1 9<&-`,
       '  say FAIL-not-taken "the server did not load the new configuration (no new generation of processes after the reload)"',
       '  say RESTORED yes; exit 0',
       'fi',
@@ -208,9 +144,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'fi',
     );
   }
-  // One rm for the retired files and the transaction's own leftovers.
-  L.push(`rm -f -- ${leftovers} ${spec.deleteFiles.join(' ')}`.trimEnd());
-  if (spec.releaseLock) L.push(`( ${spec.releaseLock} ) 9<&-`);
+  // One rm for the retired files, the transaction's own files and the pool lock it releases.
+  if (spec.releaseLock) L.push(spec.releaseLock);
+  const lock = spec.releaseLock ? ' $stek_rl' : '';
+  L.push(`rm -rf -- ${ownFiles}${lock} ${spec.deleteFiles.join(' ')}`.trimEnd());
+  if (spec.releaseLock) L.push('echo "UNLOCK|ok"');
   const verdict = 'generation:${changed:-none} drained:${drained:-unknown}';
   // The verdict's words come from this script alone and need no encoding (DONE is OK in plain
   // text); the runtime API's detail quotes the server and goes through say.
@@ -223,6 +161,8 @@ export function parseApplyOutput(
   stdout: string,
   stderr: string,
   code: number | null,
+  /** When the reload line arrived (orchestrator clock), for a RELOAD line without a time. */
+  markedAt?: number,
 ): ApplyOutcome {
   let outcome: ApplyOutcome | undefined;
   let restored = false;
@@ -237,7 +177,7 @@ export function parseApplyOutput(
       continue;
     }
     if (tag === 'RELOAD') {
-      reloadAt = Number(line.slice(bar + 1)) || undefined;
+      reloadAt = Number(line.slice(bar + 1)) || markedAt;
       continue;
     }
     const field = line.slice(bar + 1);

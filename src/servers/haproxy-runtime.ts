@@ -140,11 +140,11 @@ export function runtimeApiLines(node: NodeSpec, waitTenths: number): string[] {
     '  fi',
     '  rt_now=$(rt_mem)',
     '  if [ "$rt_now" != "$rt_t" ]; then',
-    '    restore; g0=$(gen)',
+    '    restore; gen; g0=$stek_gen',
     `    ${reload}; rt_rc=$?`,
     '    i=0; while [ $i -lt ' +
       waitTenths +
-      ' ]; do g=$(gen); if [ -z "$g0" ] || { [ -n "$g" ] && [ "$g" != "$g0" ]; }; then break; fi; sleep 0.1; i=$((i+1)); done',
+      ' ]; do gen; g=$stek_gen; if [ -z "$g0" ] || { [ -n "$g" ] && [ "$g" != "$g0" ]; }; then break; fi; sleep 0.1; i=$((i+1)); done',
     // The reloaded process answers on the socket a moment later: memory must equal the file again.
     '    rt_back=no; i=0; while [ $i -lt 30 ]; do if [ "$(rt_mem)" = "$(rt_file)" ]; then rt_back=yes; break; fi; sleep 0.2; i=$((i+1)); done',
     '    say FAIL-runtime-api "the keys in memory did not become those of $m after $rt_k set(s) through $rt_sock (${rt_said:-no answer}); the previous files were put back and the configured reload $( [ $rt_rc -eq 0 ] && echo ran || echo failed)"',

@@ -78,7 +78,7 @@ export const haproxyAdapter: ServerAdapter = {
     const fallback = quoteShell(pidFromReload ?? '/run/haproxy.pid');
     return (
       `[ -n "\${stek_pf:-}" ] || stek_pf=$(awk '$1=="pidfile"{print $2; exit}' ${quoteShell(node.config)}); [ -n "$stek_pf" ] || stek_pf=${fallback}; ` +
-      `for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ps -o pid= --ppid "$stek_p"; done | sort -n | tr -d ' ' | tr '\\n' ,`
+      `stek_gen=$(for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ps -o pid= --ppid "$stek_p"; done | sort -n | tr -d ' ' | tr '\\n' ,)`
     );
   },
   lifetimeScript() {

@@ -44,8 +44,8 @@ export const nodeAdapter: ServerAdapter = {
     return { kind: 'text', text: renderManagedFile(ring.encrypt.path) };
   },
   generationScript() {
-    // Prints nothing: the transaction then skips its wait for new processes.
-    return 'true';
+    // Leaves stek_gen empty: the transaction then skips its wait for new processes.
+    return ':';
   },
   lifetimeScript() {
     // Node's default sessionTimeout; an application that changes it knows better.

@@ -1,9 +1,9 @@
 /**
- * Shell printing the pids of the children of the process whose pid is the first word of the pid
- * file "$stek_pf", on one line. A reload transaction runs it every tenth of a second while it
+ * Shell setting stek_gen to the pids of the children of the process whose pid is the first word
+ * of the pid file "$stek_pf", on one line. A reload transaction runs it every tenth of a second while it
  * waits for new workers, so it reads /proc with shell builtins only; `ps` would read every
  * process on the machine each time. Kernels without /proc/<pid>/task/<tid>/children fall back
- * to `ps`. Prints nothing when the pid file or the process is gone.
+ * to `ps`. Leaves stek_gen as it was (empty) when the pid file or the process is gone.
  */
 export function childrenScript(): string {
   return [
@@ -13,7 +13,8 @@ export function childrenScript(): string {
     '  if [ ! -r "$stek_ct" ]; then stek_c=$(ps -o pid= --ppid "$stek_mp"); break; fi',
     '  stek_k=; read -r stek_k < "$stek_ct"; stek_c="$stek_c $stek_k"',
     ' done',
-    ' echo $stek_c',
+    // Word splitting joins the pids with single spaces, as echo did; set -- is the function's own.
+    ' set -- $stek_c; stek_gen=$*',
     '}',
   ].join('\n');
 }

@@ -130,13 +130,14 @@ interface AdapterBase {
    */
   pidFileScript?(node: NodeSpec): string;
   /**
-   * Shell snippet printing a token that changes when the server starts serving a new config.
-   * Runs in a subshell at every poll: it must be cheap, and finds the pid file in `stek_pf`.
+   * Shell snippet setting `stek_gen` to a token that changes when the server starts serving a
+   * new config (empty: unknown). Runs in the transaction's own shell at every poll: it must be
+   * cheap (shell builtins where it can), and finds the pid file in `stek_pf`.
    */
   generationScript(node: NodeSpec): string;
   /**
    * Shell snippet that exits 0 once no process of the old generation (`$g0`, what
-   * generationScript printed before the reload) accepts connections any more. Servers whose
+   * what generationScript set before the reload) accepts connections any more. Servers whose
    * old processes cannot be told apart from the new ones leave it out.
    */
   drainedScript?(node: NodeSpec): string;

@@ -59,6 +59,18 @@ describe('exec', () => {
     }
   });
 
+  it('stamps the arrival of a marker, even one split across two writes', async () => {
+    const s = await open(node(portA));
+    const started = Date.now();
+    const res = await s.exec("printf 'before\\nREL'; sleep 0.3; printf 'OAD|\\n'; sleep 0.3", {
+      markAt: 'RELOAD|',
+    });
+    expect(res.stdout).toBe('before\nRELOAD|\n');
+    expect(res.markedAt).toBeGreaterThanOrEqual(started + 300);
+    expect(res.markedAt).toBeLessThan(Date.now() - 200);
+    expect((await s.exec('echo none', { markAt: 'RELOAD|' })).markedAt).toBeUndefined();
+  });
+
   it('passes binary stdin through unchanged and closes it', async () => {
     const s = await open(node(portA));
     const data = randomBytes(3 * 1024 * 1024 + 17);
