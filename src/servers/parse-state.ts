@@ -34,11 +34,26 @@ export function parseReadOutput(stdout: string): RawNodeState {
         if (file) raw.files.push(file);
         break;
       }
+      // Base64 of the whole file (C, M), or its lines as text (C0 then c and c~, M0 then m, m~).
       case 'C':
         raw.conf = decode(f[1]);
         break;
       case 'M':
         raw.manifestText = decode(f[1]);
+        break;
+      case 'C0':
+        raw.conf = '';
+        break;
+      case 'M0':
+        raw.manifestText = '';
+        break;
+      case 'c':
+      case 'c~':
+        if (raw.conf !== undefined) raw.conf += textLine(line, tag);
+        break;
+      case 'm':
+      case 'm~':
+        if (raw.manifestText !== undefined) raw.manifestText += textLine(line, tag);
         break;
       case 'R':
         if (f[1]) raw.referenced.set(f[1], referenceRecord(f, raw.files));
@@ -113,6 +128,12 @@ function referenceRecord(f: string[], files: KeyFileInfo[]): ReferencedFile {
 
 function keyIdField(s: string | undefined): string | undefined {
   return s && /^[0-9a-f]{32}$/.test(s) ? s : undefined;
+}
+
+/** A c or m record's text: everything after the first bar, with its newline unless `~`. */
+function textLine(line: string, tag: string): string {
+  const text = line.slice(tag.length + 1);
+  return tag.endsWith('~') ? text : `${text}\n`;
 }
 
 function decode(s: string | undefined): string | undefined {

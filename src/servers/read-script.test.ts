@@ -108,6 +108,25 @@ describe('the read script', () => {
     expect(state.problems).toContain(`refers to ${keyDir}/odd, which does not exist`);
   });
 
+  it('reports the managed file and the manifest exactly as they are, line by line', async () => {
+    const keyDir = join(dir, 'texts');
+    await mkdir(keyDir, { mode: 0o700 });
+    const conf =
+      '# a|b\\n \\\\ x\n\n\t  ssl_session_ticket_key /nowhere/k.key;  \nlast line, no newline';
+    const manifest = '{"keys":[]}\n';
+    await writeFile(join(keyDir, 'tickets.conf'), conf, { mode: 0o600 });
+    await writeFile(join(keyDir, 'stekctl.json'), manifest, { mode: 0o600 });
+    const { raw } = await readLocally('nginx', nodeFor(keyDir));
+    expect(raw.conf).toBe(conf);
+    expect(raw.manifestText).toBe(manifest);
+    expect([...raw.referenced.keys()]).toEqual(['/nowhere/k.key']);
+    await writeFile(join(keyDir, 'tickets.conf'), '');
+    await rm(join(keyDir, 'stekctl.json'));
+    const empty = await readLocally('nginx', nodeFor(keyDir));
+    expect(empty.raw.conf).toBe('');
+    expect(empty.raw.manifestText).toBeUndefined();
+  });
+
   it('reports the last three lines of an HAProxy key list as previous, current, next', async () => {
     const keyDir = join(dir, 'haproxy');
     await mkdir(keyDir, { mode: 0o700 });
