@@ -13,6 +13,7 @@ import { buildReadScript } from '../servers/read-script.js';
 import { retireLockRelease } from './lock-handoff.js';
 import {
   acquireLockScript,
+  heldLockScript,
   lockThenScript,
   newLockHolder,
   parseLockOutput,
@@ -104,7 +105,7 @@ describe('the lock released by the last transaction', () => {
     const d = await keyDir('tx');
     const node = localNodeSpec(d);
     await sh(acquireLockScript(node, holderA, undefined));
-    const release = releaseLockScript(node, 'run-a');
+    const release = heldLockScript('run-a');
 
     const failing = { ...node, check: 'false' };
     const bad = await sh(buildApplyScript(adapter, failing, spec({ releaseLock: release })));
@@ -124,10 +125,23 @@ describe('the lock released by the last transaction', () => {
     const node = localNodeSpec(d);
     await sh(acquireLockScript(node, holderB, undefined));
     const res = await sh(
-      buildApplyScript(adapter, node, spec({ releaseLock: releaseLockScript(node, 'run-a') })),
+      buildApplyScript(adapter, node, spec({ releaseLock: heldLockScript('run-a') })),
     );
     expect(parseApplyOutput(res.stdout, res.stderr, 0)).toMatchObject({ ok: true });
     expect(await readFile(join(d, 'stekctl.lock'), 'utf8')).toContain('"run-b"');
+  });
+});
+
+describe('the separate release at the end of a run', () => {
+  it("removes this run's lock and leaves another run's alone", async () => {
+    const mine = localNodeSpec(await keyDir('release-mine'));
+    const theirs = localNodeSpec(await keyDir('release-theirs'));
+    await sh(acquireLockScript(mine, holderA, undefined));
+    await sh(acquireLockScript(theirs, holderB, undefined));
+    for (const node of [mine, theirs])
+      expect((await sh(releaseLockScript(node, 'run-a'))).stdout).toBe('UNLOCK|ok\n');
+    await expect(stat(join(mine.keyDir, 'stekctl.lock'))).rejects.toThrow();
+    expect(await readFile(join(theirs.keyDir, 'stekctl.lock'), 'utf8')).toContain('"run-b"');
   });
 });
 

@@ -109,12 +109,12 @@ function lockLines(
  * the lock (empty elsewhere): a transaction's last rm then removes it with its own files.
  */
 export function heldLockScript(runId: string): string {
+  // The lock is one line of JSON: the shell's read and case stand in for a grep process.
   return `stek_rl=; stek_l=; { IFS= read -r stek_l < stekctl.lock; } 2>/dev/null; case "$stek_l" in *${quoteShell(`"runId":"${runId}"`)}*) stek_rl=stekctl.lock;; esac`;
 }
 
 export function releaseLockScript(node: NodeSpec, runId: string): string {
-  // The lock is one line of JSON: the shell's read and case stand in for a grep process.
-  return `stek_l=; cd ${quoteShell(node.keyDir)} 2>/dev/null && { IFS= read -r stek_l < stekctl.lock; } 2>/dev/null; case "$stek_l" in *${quoteShell(`"runId":"${runId}"`)}*) rm -f stekctl.lock;; esac; echo "UNLOCK|ok"`;
+  return `cd ${quoteShell(node.keyDir)} 2>/dev/null && { ${heldLockScript(runId)}; [ -z "$stek_rl" ] || rm -f "$stek_rl"; }; echo "UNLOCK|ok"`;
 }
 
 export type LockResult =
