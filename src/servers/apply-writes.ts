@@ -19,8 +19,8 @@ const prevDir = '.stekctl-prev';
  */
 export const leftovers = `${nextDir} ${prevDir} .stekctl-none .stekctl-dump .stekctl-adopt .stekctl-prev-manifest .stekctl-manifest .stekctl-new-*`;
 
-/** Removed by the last rm of a transaction that went through. */
-export const ownFiles = `${nextDir} ${prevDir} .stekctl-none .stekctl-dump`;
+/** Removed by the last rm of a transaction, and by a restore (the retire writes .stekctl-manifest). */
+export const ownFiles = `${nextDir} ${prevDir} .stekctl-none .stekctl-dump .stekctl-manifest`;
 
 /** How long a transaction waits for one still running on the node (a dropped connection's). */
 export const lockWaitSeconds = 90;
