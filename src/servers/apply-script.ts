@@ -132,7 +132,11 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'changed=unknown',
       'if [ -n "$g0" ]; then',
       '  changed=no; i=0',
-      `  while [ $i -lt ${waitTenths} ]; do gen; g=$stek_gen; if [ -n "$g" ] && [ "$g" != "$g0" ]; then changed=yes; break; fi; sleep 0.1; i=$((i+1)); done`,
+      // Where the old generation is seen to stop (drainLines), the first nap also covers the
+      // server's drain delay: the new generation and the drained old one are then usually seen
+      // together after one sleep instead of two.
+      `  nap=${firstGenerationNap(adapter)}`,
+      `  while [ $i -lt ${waitTenths} ]; do gen; g=$stek_gen; if [ -n "$g" ] && [ "$g" != "$g0" ]; then changed=yes; break; fi; sleep $nap; nap=0.1; i=$((i+1)); done`,
       'fi',
       'if [ "$changed" = no ]; then',
       '  restore',
@@ -242,6 +246,11 @@ function pidFileLines(
   const taken = `stek_pf=$( ( ${pid} ) < .stekctl-dump 2>/dev/null )`;
   const fresh = `stek_pf=$( ( ${dump.command} ) 2>/dev/null 9<&- | ( ${pid} ) 2>/dev/null )`;
   return [`if [ -s .stekctl-dump ]; then ${taken}; else ${fresh}; fi`];
+}
+
+function firstGenerationNap(adapter: ServerAdapter): string {
+  if (!adapter.drainedScript) return '0.1';
+  return ((100 + (adapter.drainDelayMs ?? 20)) / 1000).toFixed(2);
 }
 
 /**
