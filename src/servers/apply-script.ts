@@ -250,7 +250,12 @@ function pidFileLines(
 
 function firstGenerationNap(adapter: ServerAdapter): string {
   if (!adapter.drainedScript) return '0.1';
-  return ((100 + (adapter.drainDelayMs ?? 20)) / 1000).toFixed(2);
+  return ((100 + drainDelayMs(adapter)) / 1000).toFixed(2);
+}
+
+/** ServerAdapter.drainDelayMs, 20 ms where the adapter does not say. */
+function drainDelayMs(adapter: ServerAdapter): number {
+  return adapter.drainDelayMs ?? 20;
 }
 
 /**
@@ -262,7 +267,7 @@ function firstGenerationNap(adapter: ServerAdapter): string {
 function drainLines(adapter: ServerAdapter, node: NodeSpec): string[] {
   const drainedScript = adapter.drainedScript?.(node);
   if (!drainedScript) return [];
-  const firstNap = ((adapter.drainDelayMs ?? 20) / 1000).toFixed(2);
+  const firstNap = (drainDelayMs(adapter) / 1000).toFixed(2);
   return [
     `drained_now() { ${drainedScript}
 }`,
