@@ -137,12 +137,14 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
     );
     // Without a private directory (a full /tmp) every snippet takes the dump itself, as it must
     // not read a missing dump as an empty config.
+    const dumpedAgain = (snippet: string): string =>
+      `( ${dump.command} ) 2>/dev/null | ( ${snippet} )`;
     fromDump = (snippet) =>
       `if [ -n "$stek_t" ]; then { ${snippet}; } < "$stek_t/dump"; ` +
-      `else ( ${dump.command} ) 2>/dev/null | ( ${snippet} ); fi`;
+      `else ${dumpedAgain(snippet)}; fi`;
     captureFacts = (snippet) =>
       `if [ -n "$stek_t" ]; then stek_f=$( ( ${snippet} ) < "$stek_t/dump" 2>/dev/null ); ` +
-      `else stek_f=$( ( ${dump.command} ) 2>/dev/null | ( ${snippet} ) 2>/dev/null ); fi`;
+      `else stek_f=$( ${dumpedAgain(snippet)} 2>/dev/null ); fi`;
     if (dump.isCheck) {
       check = `if [ -n "$stek_t" ]; then stek_cr=$stek_dr; stek_co=; if [ -s "$stek_t/err" ]; then stek_co=$(cat "$stek_t/err"); fi; else ${check}; fi`;
     }
