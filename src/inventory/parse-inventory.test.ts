@@ -257,6 +257,25 @@ pools:
     expect(node(p, 1).probe).toMatchObject({ host: '127.0.0.1', port: 8443 });
   });
 
+  it('reads a 10,000-node list that every node and two pools share through aliases', () => {
+    const hosts = Array.from({ length: 10_000 }, (_, i) => `      - { host: h${i}, ssh: *ssh }`);
+    const text = `defaults:
+  ssh: &ssh { user: ops, port: 2222 }
+pools:
+  a:
+    server: nginx
+    nodes: &all
+${hosts.join('\n')}
+  b:
+    server: nginx
+    probe: { port: 8443 }
+    nodes: *all
+`;
+    const b = pool(text, 'b');
+    expect(b.nodes).toHaveLength(10_000);
+    expect(node(b, 9_999)).toMatchObject({ host: 'h9999', ssh: { user: 'ops', port: 2222 } });
+  });
+
   it('loads the example inventory cleanly', () => {
     const path = new URL('../../inventory.example.yaml', import.meta.url);
     const inventory = parseInventory(readFileSync(path, 'utf8'), 'inventory.example.yaml');

@@ -19,8 +19,15 @@ import { quoteValue } from './quote.js';
 const maxFlowDepth = 64;
 /** `- - - …` or `? ? …` on one line nests block collections without indentation. */
 const deepCompactPattern = new RegExp(`^[ \\t]*(?:[-?:](?:[ \\t]+|$)){${maxFlowDepth + 1}}`, 'm');
-/** Entries and items read, aliases included: bounds the work an alias-heavy file can cause. */
-const maxReads = 1_000_000;
+/**
+ * Entries and items read, aliases included, may exceed the document's own node count by this
+ * factor plus a fixed allowance. A file without aliases stays far below it (each node is read
+ * once or twice); one that shares lists and defaults through anchors has room; one whose aliases
+ * multiply a list across hundreds of pools is stopped after work proportional to its size, not
+ * to its expansion.
+ */
+const readsPerNode = 4;
+const readAllowance = 100_000;
 
 /** A parsed YAML document plus what is needed to read it safely and locate its nodes. */
 export interface YamlSource {
@@ -52,8 +59,9 @@ export function readYaml(text: string, problems: ProblemList): YamlSource | unde
     const range = (node as { range?: unknown } | null)?.range;
     return Array.isArray(range) && typeof range[0] === 'number' ? lineAt(range[0]) : undefined;
   };
-  const targets = indexDocument(doc.contents, lineOf, problems);
+  const { targets, nodeCount } = indexDocument(doc.contents, lineOf, problems);
   if (problems.count > 0) return undefined;
+  const maxReads = readAllowance + readsPerNode * nodeCount;
   let reads = 0;
   const charge = (line: number | undefined, field: string | undefined): void => {
     reads += 1;
@@ -95,18 +103,20 @@ function checkNesting(text: string, problems: ProblemList): boolean {
 
 /**
  * One pass in document order without recursion: maps each alias to the latest anchor defined
- * before it, and reports duplicate keys in any mapping.
+ * before it, reports duplicate keys in any mapping, and counts the nodes as written.
  */
 function indexDocument(
   root: unknown,
   lineOf: (node: unknown) => number | undefined,
   problems: ProblemList,
-): Map<Alias, Node> {
+): { targets: Map<Alias, Node>; nodeCount: number } {
   const anchors = new Map<string, Node>();
   const targets = new Map<Alias, Node>();
   const stack: unknown[] = [root];
+  let nodeCount = 0;
   while (stack.length > 0) {
     const node = stack.pop();
+    nodeCount += 1;
     if (isAlias(node)) {
       const target = anchors.get(node.source);
       if (target) targets.set(node, target);
@@ -125,7 +135,7 @@ function indexDocument(
       stack.push(node.value, node.key);
     }
   }
-  return targets;
+  return { targets, nodeCount };
 }
 
 function checkUniqueKeys(

@@ -96,11 +96,12 @@ describe('confirmKeyEverywhere', () => {
     setTimeout(() => nodes[0]?.server.setTicketKeys(next), 150);
     setTimeout(() => nodes[1]?.server.setTicketKeys(next), 400);
     const started = Date.now();
-    const result = await confirmKeyEverywhere(targets, versions, keyIdOf(next), 3000, {
+    const result = await confirmKeyEverywhere(targets, versions, keyIdOf(next), 10_000, {
       intervalMs: 50,
     });
     expect(result.ok).toBe(true);
-    expect(Date.now() - started).toBeLessThan(2000);
+    // Returns once both switched, not at the deadline.
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(result.nodes.every((n) => n.keyId === keyIdOf(next) && n.confirmed)).toBe(true);
     expect(result.nodes.find((n) => n.node === 'n2')?.attempts).toBeGreaterThan(1);
   });
@@ -115,7 +116,7 @@ describe('confirmKeyEverywhere', () => {
       intervalMs: 50,
       confirmations: 2,
     });
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(result.ok).toBe(false);
     expect(result.nodes).toMatchObject([
       { node: 'n1', keyId: keyIdOf(next), confirmed: true },

@@ -109,7 +109,7 @@ describe('failures', () => {
     const err = await takeTicket(makeTarget('s', silent.port, { timeoutMs: 300 }), 'TLSv1.3').catch(
       (e: unknown) => e,
     );
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(err).toBeInstanceOf(ProbeError);
     expect(err).toMatchObject({ code: 'timeout', node: 's' });
     await silent.close();
@@ -147,7 +147,8 @@ describe('failures', () => {
       signal: controller.signal,
     });
     await expect(run).rejects.toMatchObject({ code: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Well short of the 5 s timeout it would otherwise wait for.
+    expect(Date.now() - started).toBeLessThan(3000);
     await silent.close();
   });
 

@@ -148,7 +148,8 @@ describe('probePool', () => {
       [makeTarget('a', a.port), makeTarget('s', silent.port, { timeoutMs: 5000 })],
       { ...base, deadlineMs: 700 },
     );
-    expect(Date.now() - started).toBeLessThan(1500);
+    // The deadline (700 ms) ends it, not the node's 5 s timeout.
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(node(report, 'a')?.ok).toBe(true);
     expect(node(report, 's')?.codes).toEqual(['timeout']);
     expect(report.ok).toBe(false);

@@ -31,7 +31,8 @@ describe('connection failures', () => {
     expect(err.message).toBe(
       `cannot connect to ${host}:${portClosed}: connection refused (is sshd listening on that port?)`,
     );
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    // Not after the connect timeout (5 s here).
+    expect(Date.now() - t0).toBeLessThan(3_000);
   });
 
   it('times out on a server that never speaks', async () => {
@@ -39,7 +40,7 @@ describe('connection failures', () => {
     const err = await refusal(node(portSilent, { connectTimeoutMs: 800 }));
     expect(err).toBeInstanceOf(ConnectError);
     expect(err.message).toContain(`${host}:${portSilent}: timed out after 800 ms`);
-    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect(Date.now() - t0).toBeLessThan(4_000);
   });
 
   it('stops connecting when the signal aborts', async () => {
@@ -49,7 +50,7 @@ describe('connection failures', () => {
     );
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as Error).message).toContain('cancelled');
-    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(Date.now() - t0).toBeLessThan(3_000);
   });
 
   it('says whose authentication failed', async () => {
