@@ -40,10 +40,12 @@ export function planRollback(
       `pool ${pool.name}: no previous ring recorded alike on every node (${missing.map((n) => n.name).join(', ') || 'all'}); nothing to roll back to`,
     );
   }
+  // HAProxy's record lists its three slots, so a key may appear twice; the ring is the keys.
+  const keys = [...new Set(target)];
   const haproxy = adapter.kind === 'haproxy';
   const paths = new Map(pool.nodes.map((n) => [n, keyPathsOf(n, stateOf(n), haproxy)]));
   const common = commonKeys(pool, paths);
-  const [previous] = target;
+  const [previous] = keys;
   if (!previous || !common.has(previous)) {
     const lacking = pool.nodes.filter((n) => !paths.get(n)?.has(previous ?? ''));
     throw new OperationError(
@@ -51,7 +53,8 @@ export function planRollback(
       'rotate instead (`stekctl rotate`), or raise `retain` to keep previous keys longer',
     );
   }
-  const restored = target.filter((id) => common.has(id));
+  const restored = keys.filter((id) => common.has(id));
+  const lost = keys.filter((id) => !common.has(id));
   const placeOn = (n: NodeSpec, id: string) => place(paths.get(n) as Map<string, string>, id);
   const current = (n: NodeSpec) => encryptingKey(stateOf(n));
   const nodeStep = (
@@ -127,7 +130,12 @@ export function planRollback(
     after: restored,
     phases,
     notes: [
-      `returns to the ring recorded before the last rotation: [${target.map((k) => k.slice(0, 12)).join(' ')}]`,
+      `returns to the ring recorded before the last rotation: [${keys.map((k) => k.slice(0, 12)).join(' ')}]`,
+      ...(lost.length > 0
+        ? [
+            `not restored, as no longer kept on every node: ${lost.map((k) => k.slice(0, 12)).join(', ')}`,
+          ]
+        : []),
     ],
     warnings: adapter.decryptOnly
       ? []

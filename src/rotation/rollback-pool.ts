@@ -12,7 +12,7 @@ import { readNodeState } from '../servers/node-state.js';
 import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
 import { applyPhase } from './apply-phase.js';
 import { retakeReleasedLocks } from './lock-handoff.js';
-import { buildManifest } from './manifest.js';
+import { buildManifest, keptOnDisk } from './manifest.js';
 import { encryptingKey, placedBefore, ringIds, stateRingIds } from './placement.js';
 import type { PreflightResult } from './preflight.js';
 import type { PoolRunOptions, PoolRunResult } from './run-types.js';
@@ -147,24 +147,33 @@ async function restoreRings(
   opts: PoolRunOptions,
   result: PoolRunResult,
 ): Promise<boolean> {
-  const requests = steps.map(({ node, ring }) => ({
-    node,
-    req: () => ({
-      ring,
-      newKey: undefined,
-      adopt: false,
-      writeManaged: true,
-      reload: true,
-      deleteFiles:
-        ring && ringIds(ring).some((id) => deleteFiles.includes(`${id}.key`)) ? [] : deleteFiles,
-      // Back to the record from before the run: a stage that a two-step run made stays
-      // pending, so that `--promote` can be tried again.
-      manifest: buildManifest(pre.states.get(node)?.manifest, plan.pool.name, ring, opts.now(), {
-        pending: pre.states.get(node)?.manifest?.pending,
+  const requests = steps.map(({ node, ring }) => {
+    const state = pre.states.get(node);
+    const deleting =
+      ring && ringIds(ring).some((id) => deleteFiles.includes(`${id}.key`)) ? [] : deleteFiles;
+    return {
+      node,
+      req: () => ({
+        ring,
+        newKey: undefined,
+        adopt: false,
+        writeManaged: true,
+        reload: true,
+        deleteFiles: deleting,
+        // Back to the record from before the run: a stage that a two-step run made stays
+        // pending, so that `--promote` can be tried again.
+        manifest: buildManifest(
+          state?.manifest,
+          plan.pool.name,
+          ring,
+          opts.now(),
+          { pending: state?.manifest?.pending },
+          keptOnDisk(node, state, deleting),
+        ),
+        pidFile: state?.pidFile,
       }),
-      pidFile: pre.states.get(node)?.pidFile,
-    }),
-  }));
+    };
+  });
   const applied = await applyPhase(
     plan.pool.name,
     'rollback',

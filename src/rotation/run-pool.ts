@@ -13,7 +13,7 @@ import { applyPhase } from './apply-phase.js';
 import { startConfirmAsDone } from './confirm-as-done.js';
 import { reusableTickets } from './confirm-plan.js';
 import { retireLockRelease } from './lock-handoff.js';
-import { buildManifest } from './manifest.js';
+import { buildManifest, keptOnDisk } from './manifest.js';
 import { earlyChecksMaxNodes, startEarlyChecks, type EarlyChecks } from './early-checks.js';
 import { checkRetired, retiredCheckApplies, ticketsToCheck, verifyAfter } from './verify-phase.js';
 import { encryptingKey } from './placement.js';
@@ -111,6 +111,7 @@ export async function runPoolPlan(
               phase.name === 'retire'
                 ? { pending: undefined, finished: { ringBefore: pending?.ringBefore ?? refBefore } }
                 : { pending },
+              keptOnDisk(s.node, state, s.deleteFiles),
             ),
           }),
         };

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,5 +84,41 @@ describe('stekctl rollback', () => {
     const refused = await runCli(['rollback', '-i', inv0, '--yes']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/no longer retained/);
+  });
+
+  it('records only the keys still on each node, and names a recorded key it cannot restore', async () => {
+    /** Key ids recorded in stekctl.json and key ids of the key files, per node. */
+    const records = async (): Promise<{ recorded: string[]; onDisk: string[] }[]> =>
+      Promise.all(
+        fleet.nodes.map(async (n) => {
+          const m = JSON.parse(await readFile(`${n.keyDir}/stekctl.json`, 'utf8')) as {
+            keys: Record<string, unknown>;
+          };
+          const files = (await readdir(n.keyDir)).filter((f) => f.endsWith('.key'));
+          return {
+            recorded: Object.keys(m.keys).sort(),
+            onDisk: files.map((f) => f.slice(0, -'.key'.length)).sort(),
+          };
+        }),
+      );
+    for (let i = 0; i < 3; i += 1)
+      expect((await runCli(['rotate', '-i', inventory, '--yes', '--quiet'])).code).toBe(0);
+    for (const r of await records()) {
+      expect(r.onDisk).toHaveLength(2);
+      expect(r.recorded).toEqual(r.onDisk);
+    }
+    // The ring before the last rotation held a key that its retire deleted (retain 1).
+    const [, , lost] = await ring().then(async (now) => {
+      const m = JSON.parse(await readFile(`${fleet.nodes[0]!.keyDir}/stekctl.json`, 'utf8')) as {
+        previousRing: string[];
+      };
+      return [now, m.previousRing[0], m.previousRing[1]];
+    });
+    const res = await runCli(['rollback', '-i', inventory, '--yes']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain(
+      `not restored, as no longer kept on every node: ${lost?.slice(0, 12)}`,
+    );
+    for (const r of await records()) expect(r.recorded).toEqual(r.onDisk);
   });
 });
