@@ -28,7 +28,7 @@ export function registerRotate(program: Command, run: (fn: () => Promise<number>
       new Option(
         '--overlap <duration>',
         "wait between staging and promoting (e.g. 90s, 10m, 2h; 0 allowed); overrides the pools' setting",
-      ).argParser((v) => parseDuration(v)),
+      ).argParser(parseOverlap),
     )
     .option('--stage', 'two-step mode, first step: stage the new key everywhere and stop')
     .option(
@@ -76,4 +76,14 @@ async function rotateCommand(opts: RotateOptions): Promise<number> {
   printReport('rotate', report, opts, inventory);
   await recordEvidence('rotate', report, opts, inventory);
   return report.exitCode;
+}
+
+/** The duration's own message, with the option it came from (as --concurrency names itself). */
+function parseOverlap(value: string): number {
+  try {
+    return parseDuration(value);
+  } catch (error) {
+    if (error instanceof UsageError) throw new UsageError(`--overlap: ${error.message}`);
+    throw error;
+  }
 }

@@ -119,4 +119,19 @@ describe('malformed inventories through the real binary', () => {
     const missing = await runCli(['status', '-i', join(dir, 'nope.yaml')]);
     expect(missing.code).toBe(2);
   });
+
+  it('names the option whose value is wrong, and contacts nothing', async () => {
+    const file = join(dir, 'options.yaml');
+    await writeFile(file, 'pools: { web: { server: nginx, nodes: [{ host: 192.0.2.1 }] } }\n');
+    const cases: [string[], RegExp][] = [
+      [['--overlap', '5x'], /^stekctl: error: --overlap: `5x` is not a duration/],
+      [['--overlap', '-5s'], /^stekctl: error: --overlap: duration `-5s` is negative/],
+      [['--concurrency', '0'], /^stekctl: error: --concurrency: expected a whole number/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await runCli(['rotate', '-i', file, '--dry-run', ...args]);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toMatch(message);
+    }
+  });
 });
