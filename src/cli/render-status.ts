@@ -1,6 +1,6 @@
 import type { Inventory } from '../inventory/types.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
-import type { RingEntry } from '../servers/types.js';
+import type { PendingRotation, RingEntry } from '../servers/types.js';
 import type { Terminal } from './terminal.js';
 
 const verdictText: Record<PoolReport['verdict'], string> = {
@@ -10,12 +10,14 @@ const verdictText: Record<PoolReport['verdict'], string> = {
   incomplete: 'UNKNOWN: not every node could be read',
 };
 
-export function renderStatus(reports: PoolReport[], t: Terminal): string {
+export function renderStatus(reports: PoolReport[], t: Terminal, now = new Date()): string {
   const out: string[] = [];
   for (const r of reports) {
     const color =
       r.verdict === 'consistent' ? t.green : r.verdict === 'unmanaged' ? t.yellow : t.red;
     out.push(`${t.bold(`pool ${r.pool}`)} (${r.server}): ${color(verdictText[r.verdict])}`);
+    const pending = describePending(r, now);
+    if (pending) out.push(`  ${t.yellow(pending)}`);
     for (const n of r.nodes) {
       if (!n.state) {
         out.push(`  ${n.node.padEnd(20)} ${t.red('unreachable')}: ${n.error ?? ''}`);
@@ -34,6 +36,34 @@ export function renderStatus(reports: PoolReport[], t: Terminal): string {
     out.push('');
   }
   return out.join('\n');
+}
+
+/**
+ * A rotation that started and has not finished, as the nodes record it: a two-step rotation
+ * waiting for `--promote`, or a run still under way or stopped half-way.
+ */
+export function describePending(r: PoolReport, now: Date): string | undefined {
+  const recorded = r.nodes
+    .map((n) => n.state?.manifest?.pending)
+    .filter((p): p is PendingRotation => p !== undefined);
+  const first = recorded[0];
+  if (!first) return undefined;
+  const key = first.keyId.slice(0, 12);
+  const on =
+    recorded.length === r.nodes.length ? '' : ` on ${recorded.length} of ${r.nodes.length} nodes`;
+  // The run may still be under way (its overlap) or may have stopped: status cannot tell.
+  const by = (verb: string, command: string) =>
+    `its run ${verb} it if one is under way, else \`${command}\` does`;
+  if (first.phase === 'promoted')
+    return `rotation in progress: key ${key} promoted${on}, not yet retired; ${by('finishes', 'stekctl rotate')}`;
+  if (first.promoteAfter === undefined)
+    return `rotation in progress: key ${key} staged${on}, not yet promoted; ${by('promotes', 'stekctl rotate --promote')}`;
+  const due = Date.parse(first.promoteAfter);
+  const when =
+    due > now.getTime()
+      ? `from ${first.promoteAfter} (in ${formatAge(Math.ceil((due - now.getTime()) / 1000))})`
+      : 'now';
+  return `rotation in progress: key ${key} staged${on}, may be promoted ${when}; ${by('promotes', 'stekctl rotate --promote')}`;
 }
 
 function renderRing(ring: RingEntry[]): string {

@@ -70,7 +70,7 @@ export function planRotation(input: PlanInput): RotationPlan {
     if (leftMs > 0) {
       // Promoting before the overlap passed would cut it short: do nothing and say when.
       throw new OperationError(
-        `pool ${pool.name}: key ${short(staged.keyId)} is staged and may be promoted from ${staged.promoteAfter} (in ${Math.ceil(leftMs / 1000)}s); nothing was changed`,
+        `pool ${pool.name}: key ${short(staged.keyId)} is staged and may be promoted from ${staged.promoteAfter} (in ${Math.ceil(leftMs / 1000)}s)`,
         'run `stekctl rotate --promote` again after that time',
       );
     }

@@ -44,6 +44,9 @@ describe('a rotation interrupted', () => {
     expect(await readFile(`${nodes[0]!.keyDir}/stekctl.lock`, 'utf8')).toContain(
       `"pid":${run.pid}`,
     );
+    expect((await runCli(['status', '-i', inventory])).stdout).toContain(
+      `rotation in progress: key ${newKey.slice(0, 12)} staged, may be promoted `,
+    );
 
     const next = runCli(['rotate', '-i', inventory, '--yes', '--json']);
     const watched = await watchInvariant(fleet, 'web', next);

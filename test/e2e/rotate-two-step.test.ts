@@ -68,6 +68,12 @@ describe('two-step rotation: --stage, later --promote', () => {
     expect(pending?.keyId).toBe(K);
     const due = Date.parse(pending!.promoteAfter);
     expect(due).toBeGreaterThan(Date.now());
+    // status says what is under way and what to run next.
+    const status = await runCli(['status', '-i', inventory]);
+    expect(status.stdout).toContain(
+      `rotation in progress: key ${K.slice(0, 12)} staged, may be promoted from ${pending!.promoteAfter}`,
+    );
+    expect(status.stdout).toContain('else `stekctl rotate --promote` does');
 
     // Staging again finds the key staged and does nothing.
     const files = await listKeyDirs(fleet, 'web');
@@ -79,6 +85,7 @@ describe('two-step rotation: --stage, later --promote', () => {
     const early = await runCli(['rotate', '-i', inventory, '--promote', '--yes']);
     expect(early.code, early.stderr).toBe(1);
     expect(early.stderr).toContain(`may be promoted from ${pending!.promoteAfter}`);
+    expect(early.stderr.match(/nothing was changed/g)).toHaveLength(1);
     expect(await listKeyDirs(fleet, 'web')).toEqual(files);
     expect(await Promise.all(nodes.map((n) => n.serverPids()))).toEqual(pids);
 
