@@ -66,7 +66,9 @@ export function layoutServer(kind: ServerKind, ctx: ServerContext): ServerLayout
         pidFile,
         errorLog,
         check: `haproxy -c -q -f ${config}`,
-        reload: `haproxy -f ${config} -D -p ${pidFile} -sf $(cat ${pidFile})`,
+        // -x takes the listening sockets over from the old process (expose-fd listeners on the
+        // admin socket): without it, connections queued on the old listener are reset.
+        reload: `haproxy -f ${config} -D -p ${pidFile} -x ${join(ctx.dir, 'admin.sock')} -sf $(cat ${pidFile})`,
         start: { file: binaries.haproxy.path, args: ['-f', config, '-D', '-p', pidFile] },
         adminSocket: join(ctx.dir, 'admin.sock'),
       };
@@ -177,7 +179,7 @@ function renderHaproxy(ctx: ServerContext, l: ServerLayout): string {
   // No pidfile here: start and reload pass -p, and both at once make HAProxy print an alert.
   return `global
   daemon
-  stats socket ${l.adminSocket} level admin
+  stats socket ${l.adminSocket} level admin expose-fd listeners
   nbthread 1
   maxconn 1000
   tune.ssl.lifetime 300
