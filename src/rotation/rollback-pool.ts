@@ -95,6 +95,8 @@ export async function rollbackPool(
   }));
   result.outcome = notBack.length === 0 ? 'rolled-back' : 'not-restored';
   result.exitCode = notBack.length === 0 ? 1 : 3;
+  // Not the ring the plan aimed at: the one the nodes hold now, when they hold one.
+  result.after = result.outcome === 'rolled-back' ? (sharedRing(plan.before) ?? []) : [];
   if (result.outcome === 'rolled-back') await verifyRestored(plan, result, opts);
   return result;
 }
@@ -110,9 +112,8 @@ async function verifyRestored(
   result: PoolRunResult,
   opts: PoolRunOptions,
 ): Promise<void> {
-  const rings = new Set([...plan.before.values()].map((ids) => ids.join()));
-  const [ring] = [...plan.before.values()];
-  if (rings.size !== 1 || !ring || ring.length === 0) return;
+  const ring = sharedRing(plan.before);
+  if (!ring || ring.length === 0) return;
   result.rollbackVerification = await probePool(
     plan.pool.name,
     plan.pool.nodes.map(toProbeTarget),
@@ -229,4 +230,10 @@ async function readAll(
     ),
   );
   return out;
+}
+
+/** The ring every node held before the run, when they all held the same one. */
+function sharedRing(before: Map<NodeSpec, string[]>): string[] | undefined {
+  const [first, ...rest] = [...before.values()];
+  return first && rest.every((r) => r.join() === first.join()) ? first : undefined;
 }

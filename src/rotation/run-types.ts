@@ -57,6 +57,11 @@ export interface PoolRunResult {
   kind: PlanKind;
   keyId: string;
   before: Record<string, string[]>;
+  /**
+   * The ring every node holds at the end (key ids, encrypting first). After a rollback, the
+   * ring from before the run; empty when the nodes hold no one ring (a drifted pool rolled
+   * back, or a rollback that did not complete).
+   */
   after: string[];
   outcome: PoolOutcome;
   exitCode: 0 | 1 | 3;

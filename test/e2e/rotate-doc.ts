@@ -11,6 +11,7 @@ export interface RotateDoc {
     keyId: string;
     kind: string;
     outcome: string;
+    after: string[];
     error: string | undefined;
     needsPerson: { node: string; reason: string }[];
     notes: string[];

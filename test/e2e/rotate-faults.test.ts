@@ -76,6 +76,8 @@ async function expectRestored(before: InvariantReport, doc: RotateDoc): Promise<
     const newKey = doc.pools[0]?.keyId;
     if (newKey) expect(files, n.name).not.toContain(`${newKey}.key`);
   }
+  // The report says so: the ring after the run is the one from before it.
+  expect(doc.pools[0]?.after).toEqual([...before.rings.values()][0]);
   // The rollback proves it the way a rotation does: every node resumes every other's tickets.
   const encrypting = [...before.rings.values()][0]?.[0];
   expect(doc.pools[0]?.rollbackVerification).toMatchObject({
