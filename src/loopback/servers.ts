@@ -61,16 +61,17 @@ export function layoutServer(kind: ServerKind, ctx: ServerContext): ServerLayout
     case 'haproxy': {
       const config = join(ctx.dir, 'haproxy.cfg');
       const pidFile = join(ctx.dir, 'haproxy.pid');
+      const adminSocket = join(ctx.dir, 'admin.sock');
       return {
         config,
         pidFile,
         errorLog,
         check: `haproxy -c -q -f ${config}`,
         // -x takes the listening sockets over from the old process (expose-fd listeners on the
-        // admin socket): without it, connections queued on the old listener are reset.
-        reload: `haproxy -f ${config} -D -p ${pidFile} -x ${join(ctx.dir, 'admin.sock')} -sf $(cat ${pidFile})`,
+        // admin socket): HAProxy's seamless reload for a new process started with -sf.
+        reload: `haproxy -f ${config} -D -p ${pidFile} -x ${adminSocket} -sf $(cat ${pidFile})`,
         start: { file: binaries.haproxy.path, args: ['-f', config, '-D', '-p', pidFile] },
-        adminSocket: join(ctx.dir, 'admin.sock'),
+        adminSocket,
       };
     }
     case 'node':
