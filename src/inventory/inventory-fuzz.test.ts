@@ -146,13 +146,7 @@ function rejection(text: string): InventoryError | undefined {
 }
 
 function outcome(text: string): 'parsed' | 'rejected' {
-  try {
-    parseInventory(text, 'fuzz.yaml');
-    return 'parsed';
-  } catch (error) {
-    if (error instanceof InventoryError) return 'rejected';
-    throw error;
-  }
+  return rejection(text) ? 'rejected' : 'parsed';
 }
 
 // The yaml parser alone takes seconds on the largest inputs when the machine is busy; the
