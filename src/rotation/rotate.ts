@@ -3,8 +3,9 @@ import pLimit from 'p-limit';
 import type { PoolSpec } from '../inventory/types.js';
 import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
 import { OperationError, StekError } from '../errors.js';
-import { directProber } from '../probe/index.js';
-import { openPoolProber, type PoolProber } from '../probe/ssh-probe-pool.js';
+import { findSilentTargets, type SilentTarget } from '../probe/check-listening.js';
+import { directProber, toProbeTarget } from '../probe/index.js';
+import { openPoolProber, probeViaOf, type PoolProber } from '../probe/ssh-probe-pool.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
@@ -91,6 +92,20 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const keys: TicketKey[] = [];
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
+  // Beside the preflight's SSH commands: whether each node's TLS port answers at all. Pools
+  // probed over SSH have no direct path to ask through.
+  const listeningCheck = new AbortController();
+  const listening = new Map<PoolSpec, Promise<SilentTarget[]>>();
+  for (const pool of req.pools) {
+    if (probeViaOf(pool) !== 'direct') continue;
+    const targets = pool.nodes.map(toProbeTarget);
+    const opts = {
+      concurrency: req.concurrency,
+      server: pool.server,
+      signal: listeningCheck.signal,
+    };
+    listening.set(pool, findSilentTargets(targets, opts));
+  }
   try {
     for (const pool of req.pools)
       req.emit({
@@ -114,6 +129,9 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         .map((st) => st.manifest?.lastRotation)
         .filter((x) => x);
       report.lastRotation[p.pool.name] = recorded.sort().pop();
+      const failed = new Set(p.failures.map((f) => f.node));
+      for (const silent of (await listening.get(p.pool)) ?? [])
+        if (!failed.has(silent.node)) p.failures.push(silent);
       const ok = p.failures.length === 0 && p.locked.length === 0;
       req.emit({
         type: 'phase-end',
@@ -214,6 +232,8 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     report.exitCode = worst(report.results.map((r) => r.exitCode));
     return report;
   } finally {
+    listeningCheck.abort();
+    await Promise.all(listening.values());
     for (const k of keys) zeroKey(k);
     await Promise.all([...probers.values()].map((p) => p.close()));
     await releaseLocks(pre, sessions, runId, req.concurrency);

@@ -6,7 +6,7 @@ import type { Fleet, FleetNode } from './fleet/index.js';
 import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
 import { rotateDocOf } from './rotate-doc.js';
-import { assertInvariant, assertRingsAsBefore } from './invariant.js';
+import { assertInvariant, assertRingsAsBefore, listKeyDirs } from './invariant.js';
 import {
   ensureSshd,
   faultyCommand,
@@ -213,6 +213,38 @@ describe('a reload that exits 0 but is not taken', () => {
       ),
     );
     await assertRingsAsBefore(fleet, 'web', before);
+    await expectNextRotateSucceeds();
+  });
+});
+
+describe('a node whose TLS server is stopped while its sshd answers', () => {
+  it('stops in the preflight naming the node and its port, writes nothing; the next run completes', async () => {
+    await assertInvariant(fleet, 'web');
+    const files = await listKeyDirs(fleet, 'web');
+    await odd.stopServer();
+    try {
+      const expected = new RegExp(
+        `^nothing accepts connections on ${odd.host}:${odd.tlsPort} \\(connection refused\\): is the TLS server \\(nginx\\) running\\?`,
+      );
+      const dry = await runCli(['rotate', '-i', inventory, '--dry-run']);
+      expect(dry.code, dry.stderr).toBe(1);
+      expect(dry.stdout + dry.stderr).toContain(
+        `pool web, ${odd.host}: nothing accepts connections on ${odd.host}:${odd.tlsPort}`,
+      );
+      const res = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
+      expect(res.code, res.stderr).toBe(1);
+      const doc = rotateDocOf(res);
+      expect(doc.stopped).toBe('preflight');
+      expect(doc.preflight[0]?.failures).toEqual([
+        { node: odd.host, reason: expect.stringMatching(expected) },
+      ]);
+      expect(doc.preflight[0]?.failures[0]?.reason).toContain('set probe.via: ssh');
+      // Not a file touched, no lock left behind, on any node.
+      expect(await listKeyDirs(fleet, 'web')).toEqual(files);
+      for (const n of nodes) expect(await leftovers(n), n.name).toEqual([]);
+    } finally {
+      await odd.startServer();
+    }
     await expectNextRotateSucceeds();
   });
 });

@@ -1,0 +1,93 @@
+import { connect } from 'node:net';
+import pLimit from 'p-limit';
+import { formatAddress, type ProbeTarget } from './probe-target.js';
+
+/** A node whose probe address accepted no connection, and why. */
+export interface SilentTarget {
+  node: string;
+  reason: string;
+}
+
+export interface ListeningOptions {
+  /** Connections open at once. */
+  concurrency: number;
+  /** Wait before asking a silent node again; a server in the middle of a restart gets that long. */
+  retryAfterMs?: number;
+  /** The TLS server's kind, for the message. */
+  server: string;
+  /** Ends the check at once: what is unfinished counts as answering. */
+  signal?: AbortSignal;
+}
+
+const defaultRetryAfterMs = 1000;
+
+/**
+ * The targets whose TLS port accepts no TCP connection, asked twice `retryAfterMs` apart.
+ * A node whose TLS server is stopped still answers on SSH: without this it passes the preflight
+ * and the run finds out at the stage's reload, which fails with the server's own message (nginx:
+ * `invalid PID number ""`), and rolls the pool back. A bare connection, closed at once, tells
+ * that apart before anything is written, for a fraction of a handshake's cost on both sides.
+ * Never rejects.
+ */
+export async function findSilentTargets(
+  targets: readonly ProbeTarget[],
+  opts: ListeningOptions,
+): Promise<SilentTarget[]> {
+  const limit = pLimit(Math.max(1, opts.concurrency));
+  const signal = opts.signal ?? new AbortController().signal;
+  const ask = (list: readonly ProbeTarget[]): Promise<(string | undefined)[]> =>
+    Promise.all(list.map((t) => limit(() => tryConnect(t, signal))));
+  const first = await ask(targets);
+  const silent = targets.filter((_, i) => first[i] !== undefined);
+  if (silent.length === 0) return [];
+  await pause(opts.retryAfterMs ?? defaultRetryAfterMs, signal);
+  const second = await ask(silent);
+  const found: SilentTarget[] = [];
+  for (const [i, target] of silent.entries()) {
+    const why = second[i];
+    if (why === undefined || signal.aborted) continue;
+    found.push({
+      node: target.node,
+      reason: `nothing accepts connections on ${formatAddress(target.host, target.port)} (${why}): is the TLS server (${opts.server}) running? The rotation's checks need it: start it, or take the node out of the pool (if only this machine cannot reach that port, set probe.via: ssh)`,
+    });
+  }
+  return found;
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+/** Undefined once the connection opens (or the check is ended); otherwise why it did not. */
+function tryConnect(target: ProbeTarget, signal: AbortSignal): Promise<string | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const socket = connect({ host: target.host, port: target.port });
+    const onAbort = (): void => done(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const done = (why: string | undefined): void => {
+      signal.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(
+      () => done(`no answer within ${target.timeoutMs / 1000} s`),
+      target.timeoutMs,
+    );
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(describeConnectError(err)));
+  });
+}
+
+function describeConnectError(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ECONNREFUSED') return 'connection refused';
+  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'no route to the host';
+  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'the name does not resolve';
+  return err.message;
+}
