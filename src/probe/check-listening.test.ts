@@ -1,7 +1,9 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { findSilentTargets } from './check-listening.js';
+import { askThrough, findSilentTargets } from './check-listening.js';
+import { ProbeError } from './probe-error.js';
 import type { ProbeTarget } from './probe-target.js';
+import type { Prober } from './verify-pool.js';
 
 const servers: Server[] = [];
 
@@ -74,5 +76,53 @@ describe('findSilentTargets', () => {
     expect(await checking).toEqual([]);
     // The retry's minute-long pause did not run out.
     expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
+
+describe('askThrough (probe.via: ssh)', () => {
+  /** A prober whose handshakes fail with `errors[node]`, or succeed. */
+  function failingProber(errors: Record<string, ProbeError>): Prober {
+    return {
+      takeTicket: (t, version) => {
+        const err = errors[t.node];
+        if (err) return Promise.reject(err);
+        return Promise.resolve({
+          node: t.node,
+          version,
+          keyId: undefined,
+          certFingerprint: '',
+          session: undefined,
+          takenAt: Date.now(),
+        });
+      },
+      offerTicket: () => Promise.reject(new Error('not used')),
+    };
+  }
+
+  it('names a node the probing node cannot connect to, or gets no handshake from; not one that fails otherwise', async () => {
+    const where = (node: string): string => `${node} (${node}:443, TLSv1.3, probed from p)`;
+    const prober = failingProber({
+      refused: new ProbeError(
+        'unreachable',
+        'refused',
+        `${where('refused')}: cannot connect: Connection refused`,
+      ),
+      slow: new ProbeError('timeout', 'slow', `${where('slow')}: no TLS handshake within 2000 ms`),
+      odd: new ProbeError('tls-error', 'odd', `${where('odd')}: TLS handshake failed: alert`),
+    });
+    const targets = ['ok', 'refused', 'slow', 'odd'].map((n) => ({ ...target(n, 443), host: n }));
+    const silent = await findSilentTargets(targets, {
+      concurrency: 2,
+      server: 'haproxy',
+      retryAfterMs: 10,
+      ask: askThrough(prober, 'TLSv1.3', 'p'),
+    });
+    expect(silent.map((s) => s.node)).toEqual(['refused', 'slow']);
+    expect(silent[0]?.reason).toBe(
+      "nothing accepts connections on refused:443 (from p: cannot connect: Connection refused): is the TLS server (haproxy) running? The rotation's checks need it: start it, or take the node out of the pool",
+    );
+    expect(silent[1]?.reason).toMatch(
+      /^nothing accepts connections on slow:443 \(from p: no handshake within 2 s\)/,
+    );
   });
 });

@@ -1,6 +1,9 @@
 import { connect } from 'node:net';
 import pLimit from 'p-limit';
+import type { TlsVersion } from '../inventory/types.js';
+import { ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
+import type { Prober } from './verify-pool.js';
 
 /** A node whose probe address accepted no connection, and why. */
 export interface SilentTarget {
@@ -17,7 +20,14 @@ export interface ListeningOptions {
   server: string;
   /** Ends the check at once: what is unfinished counts as answering. */
   signal?: AbortSignal;
+  /**
+   * How one target is asked: undefined when it answered, else why not. Default: a TCP
+   * connection from this machine (see askThrough for pools probed from one of their nodes).
+   */
+  ask?: Ask;
 }
+
+export type Ask = (target: ProbeTarget, signal: AbortSignal) => Promise<string | undefined>;
 
 const defaultRetryAfterMs = 1000;
 
@@ -35,8 +45,9 @@ export async function findSilentTargets(
 ): Promise<SilentTarget[]> {
   const limit = pLimit(Math.max(1, opts.concurrency));
   const signal = opts.signal ?? new AbortController().signal;
+  const one = opts.ask ?? tryConnect;
   const ask = (list: readonly ProbeTarget[]): Promise<(string | undefined)[]> =>
-    Promise.all(list.map((t) => limit(() => tryConnect(t, signal))));
+    Promise.all(list.map((t) => limit(() => (signal.aborted ? undefined : one(t, signal)))));
   const first = await ask(targets);
   const silent = targets.filter((_, i) => first[i] !== undefined);
   if (silent.length === 0) return [];
@@ -46,9 +57,15 @@ export async function findSilentTargets(
   for (const [i, target] of silent.entries()) {
     const why = second[i];
     if (why === undefined || signal.aborted) continue;
+    // Probed from this machine, the port may be closed to it alone.
+    const direct = opts.ask === undefined;
     found.push({
       node: target.node,
-      reason: `nothing accepts connections on ${formatAddress(target.host, target.port)} (${why}): is the TLS server (${opts.server}) running? The rotation's checks need it: start it, or take the node out of the pool (if only this machine cannot reach that port, set probe.via: ssh)`,
+      reason:
+        `nothing accepts connections on ${formatAddress(target.host, target.port)} (${why}): ` +
+        `is the TLS server (${opts.server}) running? The rotation's checks need it: start it, ` +
+        'or take the node out of the pool' +
+        (direct ? ' (if only this machine cannot reach that port, set probe.via: ssh)' : ''),
     });
   }
   return found;
@@ -61,9 +78,32 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Asks through a pool's prober, one handshake at `version`, for pools probed from one of their
+ * nodes (`probe.via: ssh`), where this machine's own connection would prove nothing. Only a
+ * connection that was not made, or a handshake that did not come, counts: any other failure is
+ * left to the checks that follow.
+ */
+export function askThrough(prober: Prober, version: TlsVersion, from: string): Ask {
+  return async (target, signal) => {
+    try {
+      await prober.takeTicket(target, version, { signal });
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof ProbeError) || signal.aborted) return undefined;
+      if (err.code === 'unreachable') {
+        const at = err.message.indexOf('cannot connect: ');
+        return `from ${from}: ${at >= 0 ? err.message.slice(at) : 'cannot connect'}`;
+      }
+      if (err.code === 'timeout')
+        return `from ${from}: no handshake within ${target.timeoutMs / 1000} s`;
+      return undefined;
+    }
+  };
+}
+
 /** Undefined once the connection opens (or the check is ended); otherwise why it did not. */
 function tryConnect(target: ProbeTarget, signal: AbortSignal): Promise<string | undefined> {
-  if (signal.aborted) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const socket = connect({ host: target.host, port: target.port });
     const onAbort = (): void => done(undefined);

@@ -3,14 +3,14 @@ import pLimit from 'p-limit';
 import type { PoolSpec } from '../inventory/types.js';
 import { generateKey, keyIdOf, zeroKey, type TicketKey } from '../keys/index.js';
 import { OperationError, StekError } from '../errors.js';
-import { findSilentTargets, type SilentTarget } from '../probe/check-listening.js';
-import { directProber, toProbeTarget } from '../probe/index.js';
-import { openPoolProber, probeViaOf, type PoolProber } from '../probe/ssh-probe-pool.js';
+import { directProber } from '../probe/index.js';
+import { openPoolProber, type PoolProber } from '../probe/ssh-probe-pool.js';
 import { closeSessions } from '../remote/session-pool.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
 import { lifetimeWarning } from './lifetime.js';
+import { checkThroughProber, startDirectChecks } from './listening.js';
 import { newLockHolder, releaseLockScript } from './lock.js';
 import { planRollback } from './plan-rollback.js';
 import { planRotation, type RotationMode } from './plan-rotation.js';
@@ -92,20 +92,9 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const keys: TicketKey[] = [];
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
-  // Beside the preflight's SSH commands: whether each node's TLS port answers at all. Pools
-  // probed over SSH have no direct path to ask through.
+  // Whether each node's TLS port answers at all, beside the preflight's SSH commands.
   const listeningCheck = new AbortController();
-  const listening = new Map<PoolSpec, Promise<SilentTarget[]>>();
-  for (const pool of req.pools) {
-    if (probeViaOf(pool) !== 'direct') continue;
-    const targets = pool.nodes.map(toProbeTarget);
-    const opts = {
-      concurrency: req.concurrency,
-      server: pool.server,
-      signal: listeningCheck.signal,
-    };
-    listening.set(pool, findSilentTargets(targets, opts));
-  }
+  const listening = startDirectChecks(req.pools, req.concurrency, listeningCheck.signal);
   try {
     for (const pool of req.pools)
       req.emit({
@@ -188,7 +177,8 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       return report;
     }
     if (req.dryRun) return report;
-    // Before asking: a pool whose probes cannot run (probe.via: ssh) stops before any write.
+    // Before asking: a pool whose probes cannot run (probe.via: ssh), or whose TLS servers do not
+    // answer its probing node, stops before any write.
     await Promise.all(
       report.plans
         .filter((plan) => plan.phases.length > 0)
@@ -199,6 +189,9 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
           probers.set(plan.pool, opened);
           if (opened.failures.length > 0 && opened.probedFrom === undefined)
             report.preflight.push({ pool: plan.pool.name, failures: opened.failures, locked: [] });
+          const silent = await checkThroughProber(plan.pool, opened, req.concurrency);
+          if (silent.length > 0)
+            report.preflight.push({ pool: plan.pool.name, failures: silent, locked: [] });
         }),
     );
     if (report.preflight.length > 0) {

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
 import { keyId, newKey, placeNginxRing, runCli, secretFragments, type CliResult } from './cli.js';
 import { rotateDocOf, type RotateDoc } from './rotate-doc.js';
-import { assertInvariant, assertRingsAsBefore, readPoolRings } from './invariant.js';
+import { assertInvariant, assertRingsAsBefore, listKeyDirs, readPoolRings } from './invariant.js';
 import { waitForKey } from './verify-run.js';
 
 /**
@@ -185,6 +185,38 @@ describe('stekctl rotate and rollback with probe.via: ssh', () => {
     );
     for (const n of certNodes)
       expect(await readdir(n.keyDir), n.name).not.toContain(`${pool.keyId}.key`);
+  });
+
+  it('stops before any write when a TLS server does not answer the probing node', async () => {
+    await assertInvariant(fleet, 'web');
+    const files = await listKeyDirs(fleet, 'web');
+    const off = web[2]!;
+    await off.stopServer();
+    try {
+      const { res, dirs } = await runWatched(['rotate', '-i', webInventory, '--yes', '--json']);
+      expect(res.code, res.stderr).toBe(1);
+      const doc = rotateDocOf(res);
+      expect(doc.stopped).toBe('preflight');
+      expect(doc.preflight).toEqual([
+        {
+          pool: 'web',
+          locked: [],
+          failures: [{ node: off.host, reason: expect.any(String) }],
+        },
+      ]);
+      const reason = doc.preflight[0]!.failures[0]!.reason;
+      expect(reason).toMatch(
+        new RegExp(
+          `^nothing accepts connections on ${off.host}:24443 \\(from ${web[0]!.host}: cannot connect: .+\\): is the TLS server \\(nginx\\) running\\?`,
+        ),
+      );
+      // Probed from a node, the hint to probe from the nodes does not apply.
+      expect(reason).not.toContain('probe.via');
+      expect(await listKeyDirs(fleet, 'web')).toEqual(files);
+      await expectRemoved(dirs);
+    } finally {
+      await off.startServer();
+    }
   });
 
   it('never prints key bytes', async () => {
