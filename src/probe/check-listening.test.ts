@@ -49,6 +49,26 @@ describe('findSilentTargets', () => {
     );
   });
 
+  it('asks many targets at once without a listener warning', async () => {
+    const port = await listen();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const targets = Array.from({ length: 40 }, (_, i) => target(`n${i}`, port));
+      const silent = await findSilentTargets(targets, {
+        concurrency: 32,
+        server: 'nginx',
+        signal: new AbortController().signal,
+      });
+      expect(silent).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.map((w) => w.message)).toEqual([]);
+  });
+
   it('asks a silent target again: a server that starts meanwhile is not named', async () => {
     const port = await closedPort();
     const checking = findSilentTargets([target('a', port)], {

@@ -3,6 +3,7 @@ import pLimit from 'p-limit';
 import type { TlsVersion } from '../inventory/types.js';
 import { ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
+import { createDeadline } from './run-bounded.js';
 import type { Prober } from './verify-pool.js';
 
 /** A node whose probe address accepted no connection, and why. */
@@ -44,15 +45,23 @@ export async function findSilentTargets(
   opts: ListeningOptions,
 ): Promise<SilentTarget[]> {
   const limit = pLimit(Math.max(1, opts.concurrency));
-  const signal = opts.signal ?? new AbortController().signal;
+  // Every connection under way listens on it: more than Node's default of 10 is expected.
+  const never = createDeadline(2 ** 31 - 1, opts.signal);
+  const signal = never.signal;
   const one = opts.ask ?? tryConnect;
   const ask = (list: readonly ProbeTarget[]): Promise<(string | undefined)[]> =>
     Promise.all(list.map((t) => limit(() => (signal.aborted ? undefined : one(t, signal)))));
-  const first = await ask(targets);
-  const silent = targets.filter((_, i) => first[i] !== undefined);
-  if (silent.length === 0) return [];
-  await pause(opts.retryAfterMs ?? defaultRetryAfterMs, signal);
-  const second = await ask(silent);
+  let second: (string | undefined)[] = [];
+  let silent: ProbeTarget[] = [];
+  try {
+    const first = await ask(targets);
+    silent = targets.filter((_, i) => first[i] !== undefined);
+    if (silent.length === 0) return [];
+    await pause(opts.retryAfterMs ?? defaultRetryAfterMs, signal);
+    second = await ask(silent);
+  } finally {
+    never.dispose();
+  }
   const found: SilentTarget[] = [];
   for (const [i, target] of silent.entries()) {
     const why = second[i];
@@ -73,8 +82,13 @@ export async function findSilentTargets(
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const end = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', end);
+      resolve();
+    };
+    const timer = setTimeout(end, ms);
+    signal.addEventListener('abort', end, { once: true });
   });
 }
 
