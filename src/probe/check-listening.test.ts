@@ -1,6 +1,6 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { askThrough, findSilentTargets } from './check-listening.js';
+import { askThrough, findSilentTargets, type Ask } from './check-listening.js';
 import { ProbeError } from './probe-error.js';
 import type { ProbeTarget } from './probe-target.js';
 import type { Prober } from './verify-pool.js';
@@ -81,7 +81,7 @@ describe('findSilentTargets', () => {
     expect(await checking).toEqual([]);
   });
 
-  it('ends at once when aborted, naming nobody', async () => {
+  it('ends at once when aborted, keeping what it found', async () => {
     const port = await closedPort();
     const controller = new AbortController();
     const started = Date.now();
@@ -93,7 +93,7 @@ describe('findSilentTargets', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 50));
     controller.abort();
-    expect(await checking).toEqual([]);
+    expect((await checking).map((x) => x.node)).toEqual(['a']);
     // The retry's minute-long pause did not run out.
     expect(Date.now() - started).toBeLessThan(30_000);
   });
@@ -144,5 +144,70 @@ describe('askThrough (probe.via: ssh)', () => {
     expect(silent[1]?.reason).toMatch(
       /^nothing accepts connections on slow:443 \(from p: no handshake within 2 s\)/,
     );
+  });
+});
+
+describe('findSilentTargets: second tries and an early end', () => {
+  /** An ask that answers from `script` per node and counts the calls. */
+  function scripted(script: Record<string, 'open' | 'refused' | 'timeout' | 'hang'>): {
+    ask: Ask;
+    calls: string[];
+  } {
+    const calls: string[] = [];
+    const ask: Ask = (t, signal) => {
+      calls.push(t.node);
+      const how = script[t.node] ?? 'open';
+      if (how === 'open') return Promise.resolve(undefined);
+      if (how === 'refused') return Promise.resolve({ why: 'refused', askAgain: true });
+      if (how === 'timeout') return Promise.resolve({ why: 'no answer', askAgain: false });
+      return new Promise((resolve) => signal.addEventListener('abort', () => resolve(undefined)));
+    };
+    return { ask, calls };
+  }
+
+  it('asks a refusing node again but not one that timed out', async () => {
+    const { ask, calls } = scripted({ r: 'refused', t: 'timeout' });
+    const targets = ['o', 'r', 't'].map((n) => target(n, 1));
+    const silent = await findSilentTargets(targets, {
+      concurrency: 3,
+      server: 'nginx',
+      retryAfterMs: 1,
+      ask,
+    });
+    expect(silent.map((x) => x.node).sort()).toEqual(['r', 't']);
+    expect(calls.sort()).toEqual(['o', 'r', 'r', 't']);
+  });
+
+  it('keeps the first answer of a node whose second try is cut short', async () => {
+    const controller = new AbortController();
+    let round = 0;
+    const ask: Ask = (_t, signal) => {
+      round += 1;
+      if (round === 1) return Promise.resolve({ why: 'refused', askAgain: true });
+      setTimeout(() => controller.abort(), 10);
+      return new Promise((resolve) => signal.addEventListener('abort', () => resolve(undefined)));
+    };
+    const silent = await findSilentTargets([target('r', 1)], {
+      concurrency: 1,
+      server: 'nginx',
+      retryAfterMs: 1,
+      signal: controller.signal,
+      ask,
+    });
+    expect(silent.map((x) => x.node)).toEqual(['r']);
+  });
+
+  it('counts a node not asked to the end as answering', async () => {
+    const controller = new AbortController();
+    const { ask } = scripted({ t: 'timeout', h: 'hang' });
+    setTimeout(() => controller.abort(), 20);
+    const silent = await findSilentTargets([target('t', 1), target('h', 1), target('x', 1)], {
+      concurrency: 2,
+      server: 'nginx',
+      signal: controller.signal,
+      ask,
+    });
+    // x waited behind h for a free slot; once ended, nobody else is asked.
+    expect(silent.map((x) => x.node)).toEqual(['t']);
   });
 });

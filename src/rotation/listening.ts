@@ -3,28 +3,59 @@ import { askThrough, findSilentTargets, type SilentTarget } from '../probe/check
 import { poolProbeSettings, toProbeTarget } from '../probe/index.js';
 import { probeViaOf, type PoolProber } from '../probe/ssh-probe-pool.js';
 
-/**
- * Starts, beside the preflight's SSH commands, the check that every node's TLS port answers,
- * for each pool probed from this machine. Pools probed over SSH are asked once their prober is
- * open (checkThroughProber). Each promise never rejects; `signal` ends them all at once.
- */
-export function startDirectChecks(
-  pools: readonly PoolSpec[],
-  concurrency: number,
-  signal: AbortSignal,
-): Map<PoolSpec, Promise<SilentTarget[]>> {
-  const checks = new Map<PoolSpec, Promise<SilentTarget[]>>();
-  for (const pool of pools) {
-    if (probeViaOf(pool) !== 'direct') continue;
-    const targets = pool.nodes.map(toProbeTarget);
-    checks.set(pool, findSilentTargets(targets, { concurrency, server: pool.server, signal }));
-  }
-  return checks;
+/** The connection checks of the pools probed from this machine, started beside the preflight. */
+export interface DirectChecks {
+  /** The nodes of `pool` whose TLS port did not answer (none for a pool probed over SSH). */
+  silent(pool: PoolSpec): Promise<SilentTarget[]>;
+  /**
+   * Lets the checks run one probe timeout (and the pause before a second try) longer, at most:
+   * called once the preflight's SSH commands are done, so that ports that let connections time
+   * out (a whole pool firewalled from this machine) hold the run up by that much and no more.
+   * A node not asked by then counts as answering; the checks after each reload still find it.
+   */
+  finishSoon(): void;
+  /** Ends every check now and waits for them. */
+  stop(): Promise<void>;
 }
 
 /**
+ * Starts, beside the preflight's SSH commands, the check that every node's TLS port answers,
+ * for each pool probed from this machine. Pools probed over SSH are asked once their prober is
+ * open (checkThroughProber).
+ */
+export function startDirectChecks(pools: readonly PoolSpec[], concurrency: number): DirectChecks {
+  const controller = new AbortController();
+  const checks = new Map<PoolSpec, Promise<SilentTarget[]>>();
+  let graceMs = 0;
+  for (const pool of pools) {
+    if (probeViaOf(pool) !== 'direct') continue;
+    const targets = pool.nodes.map(toProbeTarget);
+    graceMs = Math.max(graceMs, retryAfterMs, ...targets.map((t) => t.timeoutMs + retryAfterMs));
+    const opts = { concurrency, server: pool.server, retryAfterMs, signal: controller.signal };
+    checks.set(pool, findSilentTargets(targets, opts));
+  }
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    silent: (pool) => checks.get(pool) ?? Promise.resolve([]),
+    finishSoon: () => {
+      timer ??= setTimeout(() => controller.abort(), graceMs);
+    },
+    stop: async () => {
+      clearTimeout(timer);
+      controller.abort();
+      await Promise.all(checks.values());
+    },
+  };
+}
+
+/** The pause before a refused connection is tried again: a server in the middle of a restart. */
+const retryAfterMs = 1000;
+
+/**
  * The same check for a pool probed from one of its nodes: one handshake per node from there, at
- * the pool's first TLS version. Nothing to ask without a probing node (the caller stops anyway).
+ * the pool's first TLS version, for at most two probe timeouts and the pause between two tries
+ * (a node not asked by then counts as answering). Nothing to ask without a probing node (the
+ * caller stops anyway).
  */
 export async function checkThroughProber(
   pool: PoolSpec,
@@ -34,9 +65,19 @@ export async function checkThroughProber(
   const from = opened.probedFrom;
   const version = poolProbeSettings(pool).versions[0];
   if (opened.via !== 'ssh' || from === undefined || version === undefined) return [];
-  return findSilentTargets(pool.nodes.map(toProbeTarget), {
-    concurrency,
-    server: pool.server,
-    ask: askThrough(opened.prober, version, from),
-  });
+  const targets = pool.nodes.map(toProbeTarget);
+  const timeoutMs = Math.max(...targets.map((t) => t.timeoutMs));
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 2 * timeoutMs + retryAfterMs);
+  try {
+    return await findSilentTargets(targets, {
+      concurrency,
+      server: pool.server,
+      retryAfterMs,
+      signal: controller.signal,
+      ask: askThrough(opened.prober, version, from),
+    });
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -93,8 +93,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
   // Whether each node's TLS port answers at all, beside the preflight's SSH commands.
-  const listeningCheck = new AbortController();
-  const listening = startDirectChecks(req.pools, req.concurrency, listeningCheck.signal);
+  const listening = startDirectChecks(req.pools, req.concurrency);
   try {
     for (const pool of req.pools)
       req.emit({
@@ -113,13 +112,14 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         }),
       ),
     );
+    listening.finishSoon();
     for (const p of pre) {
       const recorded = [...p.states.values()]
         .map((st) => st.manifest?.lastRotation)
         .filter((x) => x);
       report.lastRotation[p.pool.name] = recorded.sort().pop();
       const failed = new Set(p.failures.map((f) => f.node));
-      for (const silent of (await listening.get(p.pool)) ?? [])
+      for (const silent of await listening.silent(p.pool))
         if (!failed.has(silent.node)) p.failures.push(silent);
       const ok = p.failures.length === 0 && p.locked.length === 0;
       req.emit({
@@ -225,8 +225,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     report.exitCode = worst(report.results.map((r) => r.exitCode));
     return report;
   } finally {
-    listeningCheck.abort();
-    await Promise.all(listening.values());
+    await listening.stop();
     for (const k of keys) zeroKey(k);
     await Promise.all([...probers.values()].map((p) => p.close()));
     await releaseLocks(pre, sessions, runId, req.concurrency);

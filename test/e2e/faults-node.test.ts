@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet, FleetNode } from './fleet/index.js';
 import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
-import { rotateDocOf } from './rotate-doc.js';
+import { preflightFailureOf, rotateDocOf } from './rotate-doc.js';
 import { assertInvariant, assertRingsAsBefore, listKeyDirs } from './invariant.js';
 import {
   ensureSshd,
@@ -13,6 +13,7 @@ import {
   killSshd,
   leftovers,
   readCalls,
+  startBlackHole,
   startCli,
   startRelay,
   waitForTransactions,
@@ -232,13 +233,10 @@ describe('a node whose TLS server is stopped while its sshd answers', () => {
         `pool web, ${odd.host}: nothing accepts connections on ${odd.host}:${odd.tlsPort}`,
       );
       const res = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
-      expect(res.code, res.stderr).toBe(1);
-      const doc = rotateDocOf(res);
-      expect(doc.stopped).toBe('preflight');
-      expect(doc.preflight[0]?.failures).toEqual([
-        { node: odd.host, reason: expect.stringMatching(expected) },
-      ]);
-      expect(doc.preflight[0]?.failures[0]?.reason).toContain('set probe.via: ssh');
+      const failure = preflightFailureOf(res);
+      expect(failure.node).toBe(odd.host);
+      expect(failure.reason).toMatch(expected);
+      expect(failure.reason).toContain('set probe.via: ssh');
       // Not a file touched, no lock left behind, on any node.
       expect(await listKeyDirs(fleet, 'web')).toEqual(files);
       for (const n of nodes) expect(await leftovers(n), n.name).toEqual([]);
@@ -246,5 +244,28 @@ describe('a node whose TLS server is stopped while its sshd answers', () => {
       await odd.startServer();
     }
     await expectNextRotateSucceeds();
+  });
+});
+
+describe('a node whose TLS port lets connections time out (a firewall dropping them)', () => {
+  it('stops in the preflight naming the node and the timeout, writes nothing', async () => {
+    await assertInvariant(fleet, 'web');
+    const files = await listKeyDirs(fleet, 'web');
+    const hole = await startBlackHole(odd.host);
+    try {
+      const faulty = await inventoryWith({ probe: { port: hole.port, timeout: '1s' } });
+      const res = await runCli(['rotate', '-i', faulty, '--yes', '--json']);
+      const failure = preflightFailureOf(res);
+      expect(failure.node).toBe(odd.host);
+      expect(failure.reason).toMatch(
+        new RegExp(
+          `^nothing accepts connections on ${odd.host}:${hole.port} \\(no answer within 1 s\\)`,
+        ),
+      );
+      expect(await listKeyDirs(fleet, 'web')).toEqual(files);
+      for (const n of nodes) expect(await leftovers(n), n.name).toEqual([]);
+    } finally {
+      await hole.stop();
+    }
   });
 });

@@ -300,3 +300,50 @@ export async function startRelay(node: FleetNode): Promise<Relay> {
       }),
   };
 }
+
+/** A port on which connections time out instead of being refused, and how to remove it. */
+export interface BlackHole {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A listener on `host` that never accepts, with its queue full: the kernel then drops new SYNs,
+ * and a connection attempt waits until its own timeout, as behind a firewall that drops
+ * packets (on loopback, no firewall rule needed). The listening process blocks its own event
+ * loop once it has said its port; two connections held here fill its queue (backlog 1).
+ */
+export async function startBlackHole(host: string): Promise<BlackHole> {
+  const script = [
+    "import { createServer } from 'node:net';",
+    'const srv = createServer();',
+    'srv.listen({ host: process.argv[1], port: 0, backlog: 1 }, () => {',
+    '  process.stdout.write(`${srv.address().port}\\n`, () => {',
+    '    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);',
+    '  });',
+    '});',
+  ].join('\n');
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, host], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+  });
+  const queued: Socket[] = [];
+  for (let i = 0; i < 2; i++) {
+    const s = createConnection({ host, port });
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+    queued.push(s);
+  }
+  return {
+    port,
+    stop: async () => {
+      for (const s of queued) s.destroy();
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    },
+  };
+}

@@ -35,3 +35,13 @@ export function rotateDocOf(res: CliResult): RotateDoc {
   expect(res.stdout, res.stderr).not.toBe('');
   return JSON.parse(res.stdout) as RotateDoc;
 }
+
+/** The one node named by a run that stopped in the preflight (exit 1, nothing written), and why. */
+export function preflightFailureOf(res: CliResult): { node: string; reason: string } {
+  expect(res.code, res.stderr).toBe(1);
+  const doc = rotateDocOf(res);
+  expect(doc.stopped).toBe('preflight');
+  const failures = doc.preflight.flatMap((p) => p.failures);
+  expect(failures).toHaveLength(1);
+  return failures[0]!;
+}
