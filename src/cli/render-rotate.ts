@@ -120,7 +120,11 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
         `staged ${r.keyId.slice(0, 12)} for decryption on every node; promote with \`stekctl rotate --promote\``,
       ),
       'nothing-to-do': 'nothing to do',
-      'rolled-back': t.red(`FAILED and rolled back: every node holds its ring from before the run`),
+      'rolled-back': t.red(
+        r.phases.length === 0
+          ? 'FAILED before any change: nothing was written'
+          : 'FAILED and rolled back: every node holds its ring from before the run',
+      ),
       'not-restored': t.red('FAILED and NOT fully restored'),
     };
     out.push(`${head}: ${verdict[r.outcome]}`);

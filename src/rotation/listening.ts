@@ -23,14 +23,22 @@ export interface DirectChecks {
  * for each pool probed from this machine. Pools probed over SSH are asked once their prober is
  * open (checkThroughProber).
  */
-export function startDirectChecks(pools: readonly PoolSpec[], concurrency: number): DirectChecks {
+export function startDirectChecks(
+  pools: readonly PoolSpec[],
+  concurrency: number,
+  /** The run's: an interrupted run does not wait for the checks either. */
+  signal: AbortSignal,
+): DirectChecks {
   const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  if (signal.aborted) controller.abort();
+  else signal.addEventListener('abort', onAbort, { once: true });
   const checks = new Map<PoolSpec, Promise<SilentTarget[]>>();
   let graceMs = 0;
   for (const pool of pools) {
     if (probeViaOf(pool) !== 'direct') continue;
     const targets = pool.nodes.map(toProbeTarget);
-    graceMs = Math.max(graceMs, retryAfterMs, ...targets.map((t) => t.timeoutMs + retryAfterMs));
+    for (const t of targets) graceMs = Math.max(graceMs, t.timeoutMs + retryAfterMs);
     const opts = { concurrency, server: pool.server, retryAfterMs, signal: controller.signal };
     checks.set(pool, findSilentTargets(targets, opts));
   }
@@ -42,6 +50,7 @@ export function startDirectChecks(pools: readonly PoolSpec[], concurrency: numbe
     },
     stop: async () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       controller.abort();
       await Promise.all(checks.values());
     },
@@ -66,7 +75,7 @@ export async function checkThroughProber(
   const version = poolProbeSettings(pool).versions[0];
   if (opened.via !== 'ssh' || from === undefined || version === undefined) return [];
   const targets = pool.nodes.map(toProbeTarget);
-  const timeoutMs = Math.max(...targets.map((t) => t.timeoutMs));
+  const timeoutMs = targets.reduce((most, t) => Math.max(most, t.timeoutMs), 0);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), 2 * timeoutMs + retryAfterMs);
   try {

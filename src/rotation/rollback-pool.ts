@@ -38,7 +38,10 @@ export async function rollbackPool(
     type: 'note',
     pool: pool.name,
     level: 'warn',
-    message: `rolling back: ${result.error ?? ''}`,
+    message:
+      touched.size > 0
+        ? `rolling back: ${result.error ?? ''}`
+        : `stopped before any change: ${result.error ?? ''}`,
   });
   // A retire that released its locks before its confirmation failed: lock again first.
   const relocked = await retakeReleasedLocks(pre, touched, opts.sessions, opts.concurrency);
@@ -97,7 +100,11 @@ export async function rollbackPool(
   result.exitCode = notBack.length === 0 ? 1 : 3;
   // Not the ring the plan aimed at: the one the nodes hold now, when they hold one.
   result.after = result.outcome === 'rolled-back' ? (sharedRing(plan.before) ?? []) : [];
-  if (result.outcome === 'rolled-back') await verifyRestored(plan, result, opts);
+  // A run stopped before its first transaction changed nothing, so there is nothing to prove:
+  // probing would only wait on whatever made it stop (an interrupt while a node's TLS port
+  // let connections time out waited out the probe timeout).
+  if (result.outcome === 'rolled-back' && touched.size > 0)
+    await verifyRestored(plan, result, opts);
   return result;
 }
 

@@ -93,7 +93,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
   // Whether each node's TLS port answers at all, beside the preflight's SSH commands.
-  const listening = startDirectChecks(req.pools, req.concurrency);
+  const listening = startDirectChecks(req.pools, req.concurrency, req.signal);
   try {
     for (const pool of req.pools)
       req.emit({

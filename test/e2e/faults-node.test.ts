@@ -268,4 +268,29 @@ describe('a node whose TLS port lets connections time out (a firewall dropping t
       await hole.stop();
     }
   });
+
+  it('an interrupt while the check still waits ends the run at once: exit 1, nothing written', async () => {
+    const files = await listKeyDirs(fleet, 'web');
+    const hole = await startBlackHole(odd.host);
+    try {
+      // A minute's timeout: the test's own limit fails it if the run waits that out.
+      const faulty = await inventoryWith({ probe: { port: hole.port, timeout: '60s' } });
+      const run = startCli(['rotate', '-i', faulty, '--yes']);
+      await waitUntil('the preflight to hold every lock', () =>
+        nodes.every((n) => existsSync(join(n.keyDir, 'stekctl.lock'))),
+      );
+      run.kill('SIGINT');
+      const res = await run.exited;
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr).toMatch(/stopped before any change: interrupted before stage/);
+      expect(res.stdout + res.stderr).toMatch(
+        /pool web \(nginx\): FAILED before any change: nothing was written/,
+      );
+      expect(res.stdout + res.stderr).not.toMatch(/verify after the rollback/);
+      expect(await listKeyDirs(fleet, 'web')).toEqual(files);
+      for (const n of nodes) expect(await leftovers(n), n.name).toEqual([]);
+    } finally {
+      await hole.stop();
+    }
+  }, 30_000);
 });
