@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import type { TlsVersion } from '../inventory/types.js';
 import { ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
-import { createDeadline } from './run-bounded.js';
+import { createDeadline, pause } from './run-bounded.js';
 import type { Prober } from './verify-pool.js';
 
 /** A node whose probe address accepted no connection, and why. */
@@ -94,18 +94,6 @@ export async function findSilentTargets(
       'or take the node out of the pool' +
       (direct ? ' (if only this machine cannot reach that port, set probe.via: ssh)' : ''),
   }));
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const end = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', end);
-      resolve();
-    };
-    const timer = setTimeout(end, ms);
-    signal.addEventListener('abort', end, { once: true });
-  });
 }
 
 /**

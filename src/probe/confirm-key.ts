@@ -1,7 +1,7 @@
 import type { TlsVersion } from '../inventory/types.js';
 import { ProbeError } from './probe-error.js';
 import type { ProbeFailure } from './report-types.js';
-import { createDeadline, runBounded, type TaskOutcome } from './run-bounded.js';
+import { createDeadline, pause, runBounded, type TaskOutcome } from './run-bounded.js';
 import type { ProbeTarget } from './probe-target.js';
 import type { TicketSample } from './tls-probe.js';
 import { describeFailure, directProber, type Prober } from './verify-pool.js';
@@ -52,20 +52,6 @@ export interface ConfirmOptions {
 const defaultConcurrency = 8;
 const defaultConfirmations = 2;
 const defaultIntervalMs = 250;
-
-function waitUntil(at: number, signal: AbortSignal): Promise<void> {
-  const ms = at - Date.now();
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Confirms a reload by what the servers do: takes fresh tickets, round after round, until every
@@ -122,7 +108,7 @@ export async function confirmKeyEverywhere(
       const outcomes = await runBounded(
         batch.map((s) => async (signal) => {
           // The spacing is per node: in a large pool a round outlasts it and nobody waits.
-          await waitUntil(s.notBefore, signal);
+          await pause(s.notBefore - Date.now(), signal);
           if (signal.aborted) {
             throw new ProbeError(
               'timeout',

@@ -36,6 +36,20 @@ export function createDeadline(ms: number, parent?: AbortSignal): Deadline {
   };
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (or already has). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms <= 0 || signal.aborted) return resolve();
+    const end = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', end);
+      resolve();
+    };
+    const timer = setTimeout(end, ms);
+    signal.addEventListener('abort', end, { once: true });
+  });
+}
+
 /**
  * Runs `tasks` at most `concurrency` at a time until all settle or `signal` aborts. Tasks
  * receive the signal and should end promptly on abort; whatever has not settled by then is
