@@ -84,7 +84,6 @@ describe('findSilentTargets', () => {
   it('ends at once when aborted, keeping what it found', async () => {
     const port = await closedPort();
     const controller = new AbortController();
-    const started = Date.now();
     const checking = findSilentTargets([target('a', port)], {
       concurrency: 1,
       server: 'nginx',
@@ -93,9 +92,8 @@ describe('findSilentTargets', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 50));
     controller.abort();
+    // Without the abort, the retry's minute-long pause would outlast the test's time limit.
     expect((await checking).map((x) => x.node)).toEqual(['a']);
-    // The retry's minute-long pause did not run out.
-    expect(Date.now() - started).toBeLessThan(30_000);
   });
 });
 
@@ -119,7 +117,7 @@ describe('askThrough (probe.via: ssh)', () => {
     };
   }
 
-  it('names a node the probing node cannot connect to, or gets no handshake from; not one that fails otherwise', async () => {
+  it('names a node the probing node cannot connect to, or gets no handshake from; not one that fails otherwise, nor all when the probing node is lost', async () => {
     const where = (node: string): string => `${node} (${node}:443, TLSv1.3, probed from p)`;
     const prober = failingProber({
       refused: new ProbeError(
@@ -129,8 +127,12 @@ describe('askThrough (probe.via: ssh)', () => {
       ),
       slow: new ProbeError('timeout', 'slow', `${where('slow')}: no TLS handshake within 2000 ms`),
       odd: new ProbeError('tls-error', 'odd', `${where('odd')}: TLS handshake failed: alert`),
+      lost: new ProbeError('unreachable', 'lost', 'cannot probe from p over SSH: connection lost'),
     });
-    const targets = ['ok', 'refused', 'slow', 'odd'].map((n) => ({ ...target(n, 443), host: n }));
+    const targets = ['ok', 'refused', 'slow', 'odd', 'lost'].map((n) => ({
+      ...target(n, 443),
+      host: n,
+    }));
     const silent = await findSilentTargets(targets, {
       concurrency: 2,
       server: 'haproxy',

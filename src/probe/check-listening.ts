@@ -109,11 +109,10 @@ export function askThrough(prober: Prober, version: TlsVersion, from: string): A
       return undefined;
     } catch (err) {
       if (!(err instanceof ProbeError) || signal.aborted) return undefined;
-      if (err.code === 'unreachable') {
-        const at = err.message.indexOf('cannot connect: ');
-        const why = `from ${from}: ${at >= 0 ? err.message.slice(at) : 'cannot connect'}`;
-        return { why, askAgain: true };
-      }
+      // Only s_client's own failure to connect: a probing node lost over SSH is not the target's.
+      const at = err.message.indexOf('cannot connect: ');
+      if (err.code === 'unreachable' && at >= 0)
+        return { why: `from ${from}: ${err.message.slice(at)}`, askAgain: true };
       if (err.code === 'timeout') {
         const why = `from ${from}: no handshake within ${target.timeoutMs / 1000} s`;
         return { why, askAgain: false };

@@ -1,6 +1,7 @@
 import type { PoolSpec } from '../inventory/types.js';
 import { askThrough, findSilentTargets, type SilentTarget } from '../probe/check-listening.js';
 import { poolProbeSettings, toProbeTarget } from '../probe/index.js';
+import { createDeadline } from '../probe/run-bounded.js';
 import { probeViaOf, type PoolProber } from '../probe/ssh-probe-pool.js';
 
 /** The connection checks of the pools probed from this machine, started beside the preflight. */
@@ -76,17 +77,16 @@ export async function checkThroughProber(
   if (opened.via !== 'ssh' || from === undefined || version === undefined) return [];
   const targets = pool.nodes.map(toProbeTarget);
   const timeoutMs = targets.reduce((most, t) => Math.max(most, t.timeoutMs), 0);
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 2 * timeoutMs + retryAfterMs);
+  const deadline = createDeadline(2 * timeoutMs + retryAfterMs);
   try {
     return await findSilentTargets(targets, {
       concurrency,
       server: pool.server,
       retryAfterMs,
-      signal: controller.signal,
+      signal: deadline.signal,
       ask: askThrough(opened.prober, version, from),
     });
   } finally {
-    clearTimeout(timer);
+    deadline.dispose();
   }
 }
