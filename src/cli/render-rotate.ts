@@ -30,7 +30,9 @@ export function createProgress(
         break;
       case 'node-done':
         if (!e.ok)
-          write(`${t.dim(`[${e.pool}]`)}   ${t.red('x')} ${e.node}: ${e.message ?? 'failed'}\n`);
+          write(
+            `${t.dim(`[${e.pool}]`)}   ${t.red('x')} ${e.node}: ${hang(e.message ?? 'failed', `${t.dim(`[${e.pool}]`)}       `)}\n`,
+          );
         break;
       case 'phase-end':
         // A failed preflight is told once, in the summary (a locked pool in one line).
@@ -55,7 +57,7 @@ export function createProgress(
       }
       case 'note':
         write(
-          `${t.dim(`[${e.pool}]`)} ${e.level === 'warn' ? t.yellow('warning: ') : ''}${e.message}\n`,
+          `${t.dim(`[${e.pool}]`)} ${e.level === 'warn' ? t.yellow('warning: ') : ''}${hang(e.message, `${t.dim(`[${e.pool}]`)}     `)}\n`,
         );
         break;
       case 'plan':
@@ -97,7 +99,7 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
     out.push(t.red('preflight failed; nothing was written anywhere:'));
     for (const p of report.preflight)
       for (const f of p.failures) out.push(`  pool ${p.pool}, ${f.node}: ${f.reason}`);
-    return out.join('\n') + '\n';
+    return indentContinuations(out).join('\n') + '\n';
   }
   if (report.stopped === 'declined') return 'not confirmed; nothing was changed\n';
   if (report.stopped === 'refused') {
@@ -157,5 +159,15 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
     for (const w of r.warnings) out.push(`  ${t.yellow('warning:')} ${w}`);
   }
   for (const w of report.warnings) out.push(`${t.yellow('warning:')} ${w}`);
-  return out.join('\n') + '\n';
+  return indentContinuations(out).join('\n') + '\n';
+}
+
+/** Every line of `text` after the first starts with `pad`: a server's output stays under its line. */
+function hang(text: string, pad: string): string {
+  return text.replace(/\n$/, '').replaceAll('\n', `\n${pad}`);
+}
+
+/** Each entry's later lines indented two past its first line's own indentation. */
+function indentContinuations(lines: string[]): string[] {
+  return lines.map((l) => hang(l, ' '.repeat(l.length - l.trimStart().length + 2)));
 }

@@ -40,8 +40,8 @@ export async function rollbackPool(
     level: 'warn',
     message:
       touched.size > 0
-        ? `rolling back: ${result.error ?? ''}`
-        : `stopped before any change: ${result.error ?? ''}`,
+        ? `rolling back: ${firstLine(result.error ?? '')}`
+        : `stopped before any change: ${firstLine(result.error ?? '')}`,
   });
   // A retire that released its locks before its confirmation failed: lock again first.
   const relocked = await retakeReleasedLocks(pre, touched, opts.sessions, opts.concurrency);
@@ -243,4 +243,13 @@ async function readAll(
 function sharedRing(before: Map<NodeSpec, string[]>): string[] | undefined {
   const [first, ...rest] = [...before.values()];
   return first && rest.every((r) => r.join() === first.join()) ? first : undefined;
+}
+
+/**
+ * A server's output can run to many lines: the progress line gets the first, the node's own
+ * failure line and the summary's cause carry all of it.
+ */
+function firstLine(text: string): string {
+  const end = text.indexOf('\n');
+  return end < 0 ? text : `${text.slice(0, end)} (...)`;
 }

@@ -152,11 +152,24 @@ describe('rotate keeps the invariant when a node fails', () => {
 
   it('reload fails on one node while staging: exit 1, every ring as before', async () => {
     const before = await assertInvariant(fleet, 'web');
-    const reload = await faulty('reload', odd.reload, 1, 'echo "reload refused" >&2; exit 1');
+    const reload = await faulty(
+      'reload',
+      odd.reload,
+      1,
+      'echo "reload refused" >&2; echo "see the error log" >&2; exit 1',
+    );
     const res = await runCli(['rotate', '-i', await inventoryWith({ reload }), '--yes', '--json']);
     const doc = rotateDocOf(res);
     expect(res.code, res.stderr).toBe(1);
-    expect(doc.pools[0]?.error).toContain('reload refused');
+    expect(doc.pools[0]?.error).toContain('reload refused\nsee the error log');
+    // The server's output is shown once in the progress, each line under the node's.
+    expect(res.stderr).toContain(
+      `[web]   x ${odd.host}: reload: reload refused\n[web]       see the error log\n`,
+    );
+    expect(res.stderr.split('see the error log')).toHaveLength(2);
+    expect(res.stderr).toMatch(
+      /warning: rolling back: stage failed on .*reload refused \(\.\.\.\)\n/,
+    );
     await expectRestored(before, doc);
     await expectNextRotateSucceeds();
   });
