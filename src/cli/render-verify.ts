@@ -25,13 +25,14 @@ export function renderVerification(results: PoolVerification[], t: Terminal): st
       for (const n of v.nodes) {
         const what = n.issued
           ? `ticket under ${n.keyId?.slice(0, 12) ?? '?'}`
-          : t.red(n.error?.message ?? 'no ticket');
+          : t.red(n.error?.detail ?? n.error?.message ?? 'no ticket');
         const cert = n.certFingerprint ? t.dim(`  cert ${n.certFingerprint.slice(0, 23)}`) : '';
         out.push(`  ${v.version}  ${n.node.padEnd(20)} ${what}${cert}`);
       }
     }
     for (const n of p.nodes.filter((x) => !x.ok)) {
-      for (const reason of n.reasons) out.push(`  ${t.red('!')} ${n.node}: ${reason}`);
+      for (const reason of mergeVersions(n.reasons))
+        out.push(`  ${t.red('!')} ${n.node}: ${reason}`);
     }
     for (const d of p.diagnostics.filter((x) => x.severity === 'warning')) {
       out.push(`  ${t.yellow('warning:')} ${d.message}`);
@@ -69,4 +70,22 @@ export function verifyDocument(
       probe: r.probe,
     })),
   };
+}
+
+/**
+ * "TLSv1.2: X" and "TLSv1.3: X" as one "TLSv1.2, TLSv1.3: X": a node that is down fails the
+ * same way over every version.
+ */
+export function mergeVersions(reasons: string[]): string[] {
+  const byText = new Map<string, string[]>();
+  for (const reason of reasons) {
+    const m = /^(TLSv1\.[23]): (.*)$/s.exec(reason);
+    const [version, text] = m ? [m[1] as string, m[2] as string] : ['', reason];
+    const versions = byText.get(text) ?? [];
+    if (version) versions.push(version);
+    byText.set(text, versions);
+  }
+  return [...byText].map(([text, versions]) =>
+    versions.length > 0 ? `${versions.join(', ')}: ${text}` : text,
+  );
 }

@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { askThrough, findSilentTargets, type Ask } from './check-listening.js';
-import { ProbeError } from './probe-error.js';
+import { failProbeAt, ProbeError } from './probe-error.js';
 import type { ProbeTarget } from './probe-target.js';
 import type { Prober } from './verify-pool.js';
 
@@ -120,13 +120,14 @@ describe('askThrough (probe.via: ssh)', () => {
   it('names a node the probing node cannot connect to, or gets no handshake from; not one that fails otherwise, nor all when the probing node is lost', async () => {
     const where = (node: string): string => `${node} (${node}:443, TLSv1.3, probed from p)`;
     const prober = failingProber({
-      refused: new ProbeError(
+      refused: failProbeAt(
         'unreachable',
         'refused',
-        `${where('refused')}: cannot connect: Connection refused`,
+        where('refused'),
+        'cannot connect: Connection refused',
       ),
-      slow: new ProbeError('timeout', 'slow', `${where('slow')}: no TLS handshake within 2000 ms`),
-      odd: new ProbeError('tls-error', 'odd', `${where('odd')}: TLS handshake failed: alert`),
+      slow: failProbeAt('timeout', 'slow', where('slow'), 'no TLS handshake within 2000 ms'),
+      odd: failProbeAt('tls-error', 'odd', where('odd'), 'TLS handshake failed: alert'),
       lost: new ProbeError('unreachable', 'lost', 'cannot probe from p over SSH: connection lost'),
     });
     const targets = ['ok', 'refused', 'slow', 'odd', 'lost'].map((n) => ({

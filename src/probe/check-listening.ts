@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import pLimit from 'p-limit';
 import type { TlsVersion } from '../inventory/types.js';
-import { ProbeError } from './probe-error.js';
+import { describeConnectError, ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
 import { createDeadline, pause } from './run-bounded.js';
 import type { Prober } from './verify-pool.js';
@@ -110,9 +110,8 @@ export function askThrough(prober: Prober, version: TlsVersion, from: string): A
     } catch (err) {
       if (!(err instanceof ProbeError) || signal.aborted) return undefined;
       // Only s_client's own failure to connect: a probing node lost over SSH is not the target's.
-      const at = err.message.indexOf('cannot connect: ');
-      if (err.code === 'unreachable' && at >= 0)
-        return { why: `from ${from}: ${err.message.slice(at)}`, askAgain: true };
+      if (err.code === 'unreachable' && err.detail.startsWith('cannot connect: '))
+        return { why: `from ${from}: ${err.detail}`, askAgain: true };
       if (err.code === 'timeout') {
         const why = `from ${from}: no handshake within ${target.timeoutMs / 1000} s`;
         return { why, askAgain: false };
@@ -145,11 +144,4 @@ function tryConnect(target: ProbeTarget, signal: AbortSignal): Promise<Silence |
       done({ why: describeConnectError(err), askAgain: true }),
     );
   });
-}
-
-function describeConnectError(err: NodeJS.ErrnoException): string {
-  if (err.code === 'ECONNREFUSED') return 'connection refused';
-  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return 'no route to the host';
-  if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return 'the name does not resolve';
-  return err.message;
 }

@@ -74,9 +74,11 @@ function diagnoseTakes(v: VersionReport, input: DiagnoseInput, findings: Finding
   for (const t of v.nodes) {
     let code: DiagnosticCode | undefined;
     let message = '';
+    let reason: string | undefined;
     if (t.error) {
       code = t.error.code;
       message = t.error.message;
+      reason = t.error.detail;
     } else if (!t.issued) {
       code = 'no-tickets';
       message = t.stateful
@@ -92,7 +94,9 @@ function diagnoseTakes(v: VersionReport, input: DiagnoseInput, findings: Finding
         : `${t.node} encrypts ${version} tickets with key ${t.keyId}, not the expected ${expected}`;
     }
     if (code === undefined) continue;
-    findings.blame(t.node, code, `${version}: ${message}`);
+    // A reason goes beside its node's name: the message's own "node (address, version)" would
+    // say it twice.
+    findings.blame(t.node, code, `${version}: ${reason ?? message}`);
     findings.report({ code, severity: 'error', message, nodes: [t.node], version });
   }
 }
@@ -173,7 +177,7 @@ export function diagnose(input: DiagnoseInput): DiagnoseResult {
     if (o.error) {
       // A skipped offer's cause is already reported against the node that failed.
       if (o.skipped) return o;
-      const reason = `${o.version}: ${o.error.message}`;
+      const reason = `${o.version}: ${o.error.detail ?? o.error.message}`;
       if (!findings.has(o.to, reason)) {
         findings.blame(o.to, o.error.code, reason);
         findings.report({

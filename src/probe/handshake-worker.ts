@@ -31,7 +31,10 @@ port?.on('message', (msg: ToWorker) => {
             ? err
             : new ProbeError('tls-error', job.target.node, (err as Error).message);
         const hint = e.hint === undefined ? {} : { hint: e.hint };
-        reply({ id, error: { code: e.code, node: e.node, message: e.message, ...hint } });
+        reply({
+          id,
+          error: { code: e.code, node: e.node, message: e.message, detail: e.detail, ...hint },
+        });
       },
     )
     .finally(() => aborts.delete(id));

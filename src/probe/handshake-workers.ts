@@ -20,7 +20,16 @@ export interface HandshakeJob {
 export type ToWorker = { id: number; job: HandshakeJob } | { id: number; abort: true };
 export type FromWorker =
   | { id: number; outcome: HandshakeOutcome }
-  | { id: number; error: { code: ProbeErrorCode; node: string; message: string; hint?: string } };
+  | {
+      id: number;
+      error: {
+        code: ProbeErrorCode;
+        node: string;
+        message: string;
+        detail: string;
+        hint?: string;
+      };
+    };
 
 interface Pending {
   node: string;
@@ -120,7 +129,7 @@ function settle(slot: Slot, msg: FromWorker): void {
     });
   } else {
     const e = msg.error;
-    entry.reject(new ProbeError(e.code, e.node, e.message, e.hint));
+    entry.reject(new ProbeError(e.code, e.node, e.message, e.hint, e.detail));
   }
 }
 

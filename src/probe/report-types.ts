@@ -29,6 +29,8 @@ export type DiagnosticCode =
 export interface ProbeFailure {
   code: DiagnosticCode;
   message: string;
+  /** The message without the node, address and version it starts with, when it has them. */
+  detail?: string;
   /** What the operator could do about it, when known. */
   hint?: string;
 }

@@ -1,5 +1,5 @@
 import type { TlsVersion } from '../inventory/types.js';
-import { ProbeError } from './probe-error.js';
+import { failProbeAt, type ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
 
 /**
@@ -99,31 +99,34 @@ export function describeClientFailure(
   const where = `${target.node} (${formatAddress(target.host, target.port)}, ${version}, probed from ${prober})`;
   const text = r.errors.join('\n');
   if (r.exitCode === undefined) {
-    return new ProbeError('tls-error', target.node, `${where}: the probe reported nothing`);
+    return failProbeAt('tls-error', target.node, where, `the probe reported nothing`);
   }
   // `timeout` exits 124, or 137 when its KILL follow-up was needed.
   if (r.exitCode === 124 || r.exitCode === 137) {
-    return new ProbeError(
+    return failProbeAt(
       'timeout',
       target.node,
-      `${where}: no TLS handshake within ${target.timeoutMs} ms`,
+      where,
+      `no TLS handshake within ${target.timeoutMs} ms`,
     );
   }
   if (/connect:errno=|Connection refused|No route to host|Name or service not known/i.test(text)) {
-    const why = /BIO_connect:([^:]+)/.exec(text)?.[1] ?? 'connection failed';
-    return new ProbeError('unreachable', target.node, `${where}: cannot connect: ${why}`);
+    // strerror's words ("Connection refused"), cased as the direct probes' own.
+    const why = /BIO_connect:([^:]+)/.exec(text)?.[1]?.toLowerCase() ?? 'connection failed';
+    return failProbeAt('unreachable', target.node, where, `cannot connect: ${why}`);
   }
   if (/verify error|certificate verify failed/i.test(text)) {
     const line = r.errors.find((l) => /verify error/i.test(l)) ?? text;
-    return new ProbeError(
+    return failProbeAt(
       'untrusted-certificate',
       target.node,
-      `${where}: certificate rejected: ${readReason(line)}`,
+      where,
+      `certificate rejected: ${readReason(line)}`,
       `check probe.ca and that the certificate covers ${target.servername ?? target.host}`,
     );
   }
   if (r.exitCode === 127) {
-    return new ProbeError('tls-error', target.node, `${where}: ${text || 'a command is missing'}`);
+    return failProbeAt('tls-error', target.node, where, `${text || 'a command is missing'}`);
   }
   const reasons = r.errors.filter((l) => l.includes(':error:')).map(readReason);
   const alert = /SSL alert number (\d+)/.exec(text)?.[1];
@@ -132,10 +135,11 @@ export function describeClientFailure(
   const hint = /protocol version|unsupported protocol|no protocols available/i.test(text)
     ? `the server does not accept ${version}; enable it there (nginx: ssl_protocols) or drop it from probe.versions`
     : undefined;
-  return new ProbeError(
+  return failProbeAt(
     'tls-error',
     target.node,
-    `${where}: TLS handshake failed: ${detail || 'connection closed during the handshake'}`,
+    where,
+    `TLS handshake failed: ${detail || 'connection closed during the handshake'}`,
     hint,
   );
 }

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import type { TlsVersion } from '../inventory/types.js';
 import type { RemoteSession } from '../remote/ssh-session.js';
 import { quoteShell } from '../remote/shell.js';
-import { ProbeError } from './probe-error.js';
+import { failProbeAt, ProbeError } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
 import { readKeyId } from './session-ticket.js';
 import {
@@ -195,7 +195,7 @@ export async function openSshProber(session: RemoteSession): Promise<SshProber> 
   ): Promise<{ report: ClientReport; file: string }> => {
     const where = `${target.node} (${formatAddress(target.host, target.port)}, ${version}, probed from ${node})`;
     const expired = (): ProbeError =>
-      new ProbeError('timeout', target.node, `${where}: no TLS handshake before the deadline`);
+      failProbeAt('timeout', target.node, where, 'no TLS handshake before the deadline');
     if (options.signal?.aborted) throw expired();
     const file = `s${++serial}.pem`;
     const ca = target.ca === undefined ? '' : await placeCa(target, version, target.ca);
@@ -221,11 +221,7 @@ export async function openSshProber(session: RemoteSession): Promise<SshProber> 
     ).catch((err: unknown) => {
       if (err instanceof ProbeError) throw err;
       const why = err instanceof Error ? err.message : String(err);
-      throw new ProbeError(
-        'unreachable',
-        target.node,
-        `${where}: the probe over SSH failed: ${why}`,
-      );
+      throw failProbeAt('unreachable', target.node, where, `the probe over SSH failed: ${why}`);
     });
     if (!handshakeDone(report)) throw describeClientFailure(report, target, version, node);
     return { report, file };
@@ -308,6 +304,6 @@ function abortable<T>(
 /** A prober for a pool no node of which could run the probes: every probe fails with `why`. */
 export function createUnreachableProber(why: string): Prober {
   const fail = (target: ProbeTarget): Promise<never> =>
-    Promise.reject(new ProbeError('unreachable', target.node, `${target.node}: ${why}`));
+    Promise.reject(failProbeAt('unreachable', target.node, target.node, why));
   return { takeTicket: fail, offerTicket: fail };
 }

@@ -3,7 +3,12 @@ import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import type { TlsVersion } from '../inventory/types.js';
 import { handshakeWorkersActive, runInWorker } from './handshake-workers.js';
-import { ProbeError } from './probe-error.js';
+import {
+  describeConnectError,
+  failProbeAt,
+  ProbeError,
+  type ProbeErrorCode,
+} from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
 
 /** What one probe connection saw. Holds session bytes: keep it in memory only. */
@@ -61,27 +66,23 @@ function toProbeError(err: unknown, target: ProbeTarget, version: TlsVersion): P
   const e = err as NodeJS.ErrnoException & { reason?: unknown };
   const code = typeof e.code === 'string' ? e.code : '';
   const detail = e.message ?? String(err);
-  if (unreachableCodes.has(code)) {
-    return new ProbeError('unreachable', target.node, `${where}: cannot connect: ${detail}`);
-  }
+  const fail = (c: ProbeErrorCode, what: string, hint?: string): ProbeError =>
+    failProbeAt(c, target.node, where, what, hint);
+  if (unreachableCodes.has(code))
+    return fail('unreachable', `cannot connect: ${describeConnectError(e)}`);
   if (
     code.includes('CERT') ||
     code === 'HOSTNAME_MISMATCH' ||
     code === 'ERR_TLS_CERT_ALTNAME_INVALID'
   ) {
-    return new ProbeError(
+    return fail(
       'untrusted-certificate',
-      target.node,
-      `${where}: certificate rejected: ${detail}`,
+      `certificate rejected: ${detail}`,
       `check probe.ca and that the certificate covers ${target.servername ?? target.host}`,
     );
   }
   if (code === 'ECONNRESET' || code === 'EPIPE' || /before secure TLS connection/.test(detail)) {
-    return new ProbeError(
-      'tls-error',
-      target.node,
-      `${where}: connection closed during the TLS handshake (${detail})`,
-    );
+    return fail('tls-error', `connection closed during the TLS handshake (${detail})`);
   }
   // OpenSSL's messages carry source paths and numbers; its `reason` says what happened.
   const reason = typeof e.reason === 'string' ? e.reason : '';
@@ -91,7 +92,7 @@ function toProbeError(err: unknown, target: ProbeTarget, version: TlsVersion): P
     code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION' || code === 'ERR_SSL_UNSUPPORTED_PROTOCOL'
       ? `the server does not accept ${version}; enable it there (nginx: ssl_protocols) or drop it from probe.versions`
       : undefined;
-  return new ProbeError('tls-error', target.node, `${where}: TLS handshake failed: ${text}`, hint);
+  return fail('tls-error', `TLS handshake failed: ${text}`, hint);
 }
 
 async function readCa(target: ProbeTarget, version: TlsVersion): Promise<string | undefined> {
@@ -99,10 +100,11 @@ async function readCa(target: ProbeTarget, version: TlsVersion): Promise<string 
   try {
     return await readFile(target.ca, 'utf8');
   } catch (err) {
-    throw new ProbeError(
+    throw failProbeAt(
       'untrusted-certificate',
       target.node,
-      `${describeTarget(target, version)}: cannot read CA file ${target.ca}: ${(err as Error).message}`,
+      describeTarget(target, version),
+      `cannot read CA file ${target.ca}: ${(err as Error).message}`,
     );
   }
 }
@@ -202,10 +204,7 @@ export async function runHandshakeHere(
     };
     const expire = (why: string): void => {
       if (handshakeDone) finish();
-      else
-        finish(
-          new ProbeError('timeout', target.node, `${describeTarget(target, version)}: ${why}`),
-        );
+      else finish(failProbeAt('timeout', target.node, describeTarget(target, version), why));
     };
     const onAbort = (): void => expire('no TLS handshake before the probe deadline');
     const armSettle = (): void => {
@@ -257,10 +256,11 @@ export async function runHandshakeHere(
       finish(
         handshakeDone
           ? undefined
-          : new ProbeError(
+          : failProbeAt(
               'tls-error',
               target.node,
-              `${describeTarget(target, version)}: connection closed before the TLS handshake completed`,
+              describeTarget(target, version),
+              'connection closed before the TLS handshake completed',
             ),
       );
     socket.on('end', closed);

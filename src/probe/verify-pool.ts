@@ -77,9 +77,10 @@ export interface PoolProbeOptions {
 export function describeFailure(error: unknown): ProbeFailure {
   if (error instanceof ProbeError) {
     const code: DiagnosticCode = error.code === 'no-ticket' ? 'no-tickets' : error.code;
-    return error.hint === undefined
-      ? { code, message: error.message }
-      : { code, message: error.message, hint: error.hint };
+    const failure: ProbeFailure = { code, message: error.message };
+    if (error.detail !== error.message) failure.detail = error.detail;
+    if (error.hint !== undefined) failure.hint = error.hint;
+    return failure;
   }
   return { code: 'tls-error', message: error instanceof Error ? error.message : String(error) };
 }

@@ -49,12 +49,26 @@ describe('probes in worker threads (--probe-threads)', () => {
     await writeFile(closed, text.replace(`probe: { port: ${port}`, 'probe: { port: 9'));
     const res = await runCli(['verify', '-i', closed, '--probe-threads', '1']);
     expect(res.code).toBe(1);
-    expect(res.stdout + res.stderr).toMatch(/cannot connect/);
-    // Each probe's error crossed from its thread intact: which node, which version, why.
-    expect(res.stdout).toContain(
-      `(${web.nodes[0]!.host}:9, TLSv1.3): cannot connect: connect ECONNREFUSED`,
+    const host = web.nodes[0]!.host;
+    // One line per node and version, and one reason per node for both versions.
+    expect(res.stdout).toMatch(
+      new RegExp(`TLSv1\\.3 +${host} +cannot connect: connection refused`),
     );
-    expect(res.stdout + res.stderr).not.toMatch(/probe worker|unexpected error/i);
+    expect(res.stdout).toContain(`! ${host}: TLSv1.2, TLSv1.3: cannot connect: connection refused`);
+    expect(res.stdout + res.stderr).not.toMatch(/probe worker|unexpected error|ECONNREFUSED/i);
+    // Each probe's error crossed from its thread intact: which node, which version, why.
+    const json = await runCli(['verify', '-i', closed, '--probe-threads', '1', '--json']);
+    const doc = JSON.parse(json.stdout) as {
+      pools: {
+        probe: { versions: { version: string; nodes: { node: string; error?: object }[] }[] };
+      }[];
+    };
+    const taken = doc.pools[0]?.probe.versions.find((v) => v.version === 'TLSv1.3');
+    expect(taken?.nodes.find((n) => n.node === host)?.error).toEqual({
+      code: 'unreachable',
+      message: `${host} (${host}:9, TLSv1.3): cannot connect: connection refused`,
+      detail: 'cannot connect: connection refused',
+    });
   });
 
   it('refuses a thread count that is not a number', async () => {
