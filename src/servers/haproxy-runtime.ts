@@ -1,5 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { lastThreeNamesAwk, runtimeNamesAwk } from './base64-key-lines.js';
 
 /*
  * HAProxy's runtime API (the stats socket) changes the ticket keys of a running process without a
@@ -68,7 +69,7 @@ export function parseRuntimeDetail(detail: string): RuntimeApiResult | undefined
 
 /**
  * Shell functions and checks run before the transaction writes anything: a node without socat or
- * without a working socket fails here, untouched. Needs `say` and `keyname` of the apply script.
+ * without a working socket fails here, untouched. Needs `say` of the apply script.
  */
 export function runtimeApiSetupLines(node: NodeSpec, socket: string): string[] {
   const ref = runtimeKeysRef(node);
@@ -83,11 +84,9 @@ export function runtimeApiSetupLines(node: NodeSpec, socket: string): string[] {
     "rt_text() { awk '!($1 ~ /^[0-9]+\\.[0-9]+$/)' | tr '\\n' ' ' | head -c 300; }",
     // Key ids of the three keys in memory, in file order, or nothing when they cannot be read.
     'rt_mem() { rt_out=$(printf "show tls-keys %s\\n" "$rt_ref" | rt_cli); ' +
-      `printf "%s\\n" "$rt_out" | awk '$1 ~ /^[0-9]+\\.[0-9]+$/ {print $2}' | ` +
-      'while IFS= read -r rt_l; do printf %s "$rt_l" | base64 -d 2>/dev/null | keyname; echo; done | tr "\\n" " " | sed "s/ $//"; }',
+      `printf "%s\\n" "$rt_out" | awk ${quoteShell(runtimeNamesAwk)}; }`,
     // Key ids of the last three key lines of the managed file: what HAProxy loads from it.
-    'rt_file() { awk \'NF && $0 !~ /^#/\' "$m" | tail -n 3 | ' +
-      'while IFS= read -r rt_l; do printf %s "$rt_l" | base64 -d 2>/dev/null | keyname; echo; done | tr "\\n" " " | sed "s/ $//"; }',
+    `rt_file() { awk ${quoteShell(lastThreeNamesAwk)} "$m"; }`,
     `command -v socat >/dev/null 2>&1 || ${fail('runtimeApi is set but socat is not installed on the node (apt-get install socat); nothing was changed')}`,
     `[ -S "$rt_sock" ] || ${fail('runtimeApi: $rt_sock is not a socket (stats socket ... level admin in the HAProxy config?); nothing was changed')}`,
     'rt_list=$(printf "show tls-keys\\n" | rt_cli)',
@@ -157,7 +156,7 @@ export function runtimeApiLines(node: NodeSpec, waitTenths: number): string[] {
 
 /**
  * For the read script: a `KR|ok|<ids>` record with the key ids in the running process, in file
- * order, or `KR|unreadable`. Needs the read script's `keyname`; key bytes stay on the node.
+ * order, or `KR|unreadable`. Key bytes stay on the node.
  */
 export function runtimeKeysRecordLines(node: NodeSpec, socket: string): string[] {
   const sock = quoteShell(socket);
@@ -165,7 +164,7 @@ export function runtimeKeysRecordLines(node: NodeSpec, socket: string): string[]
   return [
     `if command -v socat >/dev/null 2>&1 && [ -S ${sock} ]; then`,
     `  stek_rk=$(printf "show tls-keys %s\\n" ${ref} | socat -t 5 - UNIX-CONNECT:${sock} 2>/dev/null | ` +
-      `awk '$1 ~ /^[0-9]+\\.[0-9]+$/ {print $2}' | while IFS= read -r stek_l; do printf %s "$stek_l" | base64 -d 2>/dev/null | keyname; done)`,
+      `awk ${quoteShell(runtimeNamesAwk)})`,
     '  if [ -n "$stek_rk" ]; then echo "KR|ok|$(echo $stek_rk)"; else echo "KR|unreadable"; fi',
     'else echo "KR|unreadable"; fi',
   ];

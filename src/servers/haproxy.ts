@@ -35,21 +35,26 @@ export const haproxyAdapter: ServerAdapter = {
       [n - 1, 'next'],
       [n - 3, 'decrypt'],
     ];
-    const sizes = new Set(lines.map((l) => l.size));
+    // A size of -1: the line is not base64 (see base64-key-lines.ts).
+    const sizes = new Set(lines.filter((l) => l.size === 48 || l.size === 80).map((l) => l.size));
+    // What is wrong with the file as a whole is said once, on its encrypting entry.
+    const fileProblems: string[] = [];
+    if (n < 3) fileProblems.push(`${node.keyDir}/tickets.keys has ${n} keys; HAProxy needs 3`);
+    if (sizes.size > 1) fileProblems.push('keys of different sizes in one file');
     return slots
       .filter(([i]) => i >= 0)
       .map(([i, role]) => {
         const line = lines[i];
-        const problems: string[] = [];
-        if (n < 3) problems.push(`${node.keyDir}/tickets.keys has ${n} keys; HAProxy needs 3`);
+        const problems = role === 'encrypt' ? [...fileProblems] : [];
         if (line && line.size !== 48 && line.size !== 80)
-          problems.push(`line ${i + 1} is not a 48- or 80-byte key`);
-        if (sizes.size > 1) problems.push('keys of different sizes in one file');
+          problems.push(
+            `line ${i + 1} is not a 48- or 80-byte key${line.size < 0 ? ' (not base64)' : ''}`,
+          );
         return {
           keyId: line?.keyId,
           source: `${node.keyDir}/tickets.keys:${i + 1}`,
           role,
-          size: line?.size,
+          size: line && line.size >= 0 ? line.size : undefined,
           mode: raw.keyLinesMode,
           ageSeconds: ageOf(line?.keyId, manifest, mtime, now),
           problem: problems.length > 0 ? problems.join('; ') : undefined,

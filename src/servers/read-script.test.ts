@@ -149,6 +149,22 @@ describe('the read script', () => {
     expect(state.ring.every((e) => e.size === 80 && e.problem === undefined)).toBe(true);
   });
 
+  it('names an HAProxy line that is not base64, and says once what is wrong with the file', async () => {
+    const keyDir = join(dir, 'haproxy-bad');
+    await mkdir(keyDir, { mode: 0o700 });
+    const good = randomBytes(48).toString('base64');
+    await writeFile(join(keyDir, 'tickets.keys'), `${good}\n${good.slice(0, 40)}!\n`, {
+      mode: 0o600,
+    });
+    const node = nodeFor(keyDir);
+    const { raw, adapter } = await readLocally('haproxy', node);
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    expect(state.ring.map((e) => [e.role, e.size, e.problem])).toEqual([
+      ['encrypt', 48, `${keyDir}/tickets.keys has 2 keys; HAProxy needs 3`],
+      ['next', undefined, 'line 2 is not a 48- or 80-byte key (not base64)'],
+    ]);
+  });
+
   it('says when the key directory is missing, without failing', async () => {
     const node = nodeFor(join(dir, 'nope'));
     const { raw, adapter } = await readLocally('apache', node);

@@ -1,5 +1,6 @@
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { keyRecordsAwk } from './base64-key-lines.js';
 import { runtimeKeysRecordLines } from './haproxy-runtime.js';
 import type { ServerAdapter, ServerFacts } from './types.js';
 
@@ -17,7 +18,7 @@ export function buildReadScript(
   const directive = referenceDirective(adapter);
   const lines = [
     'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin"',
-    keynameFunction,
+    keyidFunction,
     `d=${d}`,
     'echo "BEGIN|1"',
     // One stat for the directory and all its files: a process per file made most of the read's
@@ -66,14 +67,12 @@ export function buildReadScript(
       'fi',
     );
   } else {
-    // HAProxy: one base64 key per line; decode each only to learn its size and name.
+    // HAProxy: one base64 key per line; each decoded (by one awk for the file) only to learn
+    // its size and name.
     lines.push(
       'if [ -f "$d/tickets.keys" ]; then',
       '  echo "KM|$(stat -c %a "$d/tickets.keys")"',
-      '  while IFS= read -r l || [ -n "$l" ]; do',
-      '    case "$l" in ""|"#"*) continue;; esac',
-      '    echo "K|$(printf %s "$l" | base64 -d 2>/dev/null | wc -c)|$(printf %s "$l" | base64 -d 2>/dev/null | keyname)"',
-      '  done < "$d/tickets.keys"',
+      `  awk ${quoteShell(keyRecordsAwk)} < "$d/tickets.keys"`,
       'fi',
     );
   }
@@ -103,13 +102,10 @@ const unsafeName = `''|..*|*[!A-Za-z0-9._-]*`;
 
 /**
  * keyid sets stek_i to a key file's 16-byte name in hex, from stdin: od reads those 16 bytes and
- * no more, and the shell joins its words in its own process (one process per key). keyname
- * prints it, for pipelines.
+ * no more, and the shell joins its words in its own process (one process per key).
  */
-const keynameFunction = [
-  'keyid() { stek_i=; for stek_b in $(od -An -tx1 -N16 -v); do stek_i=$stek_i$stek_b; done; }',
-  'keyname() { keyid; echo "$stek_i"; }',
-].join('\n');
+const keyidFunction =
+  'keyid() { stek_i=; for stek_b in $(od -An -tx1 -N16 -v); do stek_i=$stek_i$stek_b; done; }';
 
 /**
  * The records that ask the server itself: include (I), foreign keys (N), lifetime (T) and the

@@ -32,7 +32,25 @@ describe('stekctl status on a real fleet', () => {
     expect(lb?.verdict).toBe('consistent');
     expect(lb?.ring).toHaveLength(3);
     expect(lb?.nodes[0]?.ring?.map((e) => e.role)).toEqual(['encrypt', 'next', 'decrypt']);
+    // Each key's name is its first 16 bytes: lines previous, current, next.
+    const [previous, current, next] = await haproxyKeyIds(fleet.pool('lb').nodes[0]!.keyDir);
+    expect(lb?.nodes[0]?.ring?.map((e) => e.keyId)).toEqual([current, next, previous]);
     expect(doc.pools.find((p) => p.pool === 'app')?.verdict).toBe('unmanaged');
+  });
+
+  it('names an HAProxy key line that is not a key, with its node and line', async () => {
+    const odd = fleet.pool('lb').nodes[1]!;
+    const file = `${odd.keyDir}/tickets.keys`;
+    const saved = await readFile(file, 'utf8');
+    const lines = saved.split('\n');
+    await writeFile(file, [lines[0], `${lines[1]!.slice(0, 40)}!`, ...lines.slice(2)].join('\n'));
+    try {
+      const res = await runCli(['status', '-i', inventory, '--pool', 'lb']);
+      expect(res.code).toBe(1);
+      expect(res.stdout).toMatch(new RegExp(`${odd.host}.*line 2 is not a 48- or 80-byte key`));
+    } finally {
+      await writeFile(file, saved);
+    }
   });
 
   it('exits 0 for a consistent pool and shows the ring, never key bytes', async () => {
@@ -119,6 +137,15 @@ describe('stekctl status on a real fleet', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+/** The 16-byte names of the key lines of an HAProxy tickets.keys, in file order. */
+async function haproxyKeyIds(keyDir: string): Promise<string[]> {
+  const text = await readFile(`${keyDir}/tickets.keys`, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => Buffer.from(l, 'base64').subarray(0, 16).toString('hex'));
+}
 
 interface StatusDoc {
   pools: {
