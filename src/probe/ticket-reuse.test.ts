@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canReuseTickets, shortestTicketLifetimeMs } from './ticket-reuse.js';
+import { canReuseTickets, parseTicketLifetime, shortestTicketLifetimeMs } from './ticket-reuse.js';
 import type { TicketSample } from './tls-probe.js';
 
 const sample = (o: Partial<TicketSample> = {}): TicketSample => ({
@@ -10,6 +10,25 @@ const sample = (o: Partial<TicketSample> = {}): TicketSample => ({
   session: Buffer.alloc(1),
   takenAt: 1_000_000,
   ...o,
+});
+
+describe('parseTicketLifetime', () => {
+  it("reads each server's syntax: bare seconds, nginx's units up to years, HAProxy's from us", () => {
+    expect(parseTicketLifetime('300')).toBe(300_000);
+    expect(parseTicketLifetime('5m')).toBe(300_000);
+    expect(parseTicketLifetime('1d')).toBe(86_400_000);
+    expect(parseTicketLifetime('1h30m')).toBe(5_400_000);
+    expect(parseTicketLifetime('1M')).toBe(30 * 86_400_000);
+    expect(parseTicketLifetime('1w')).toBe(7 * 86_400_000);
+    expect(parseTicketLifetime('1500ms')).toBe(1500);
+    expect(parseTicketLifetime('300000us')).toBe(300);
+  });
+
+  it('is undefined for nothing or what no server writes', () => {
+    for (const text of [undefined, '', '5 minutes', 'm5', '5x', '1.5h']) {
+      expect(parseTicketLifetime(text), text).toBeUndefined();
+    }
+  });
 });
 
 describe('shortestTicketLifetimeMs', () => {

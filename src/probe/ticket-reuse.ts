@@ -1,4 +1,3 @@
-import { parseDuration } from '../inventory/duration.js';
 import type { TicketSample } from './tls-probe.js';
 
 /**
@@ -12,7 +11,7 @@ export function shortestTicketLifetimeMs(
 ): number | undefined {
   const known: number[] = [];
   for (const text of configured) {
-    const ms = parseLifetime(text);
+    const ms = parseTicketLifetime(text);
     if (ms !== undefined) known.push(ms);
   }
   for (const s of samples)
@@ -20,14 +19,37 @@ export function shortestTicketLifetimeMs(
   return known.length === 0 ? undefined : Math.min(...known);
 }
 
-function parseLifetime(text: string | undefined): number | undefined {
+/** Milliseconds per unit of the servers' time syntax (nginx: ms to y; HAProxy: us to d). */
+const unitMs: Record<string, number> = {
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+  M: 30 * 86_400_000,
+  y: 365 * 86_400_000,
+};
+
+/**
+ * A ticket lifetime as the servers write it, in ms: a bare number of seconds (Apache's
+ * `SSLSessionCacheTimeout 300`, HAProxy's `tune.ssl.lifetime 300`), or numbers with units, as
+ * nginx's `ssl_session_timeout 1d` or `1h30m` (the read script keeps letters and digits only).
+ * Undefined for anything else: a lifetime nobody can read is not worth failing a run for.
+ */
+export function parseTicketLifetime(text: string | undefined): number | undefined {
   const t = text?.trim();
   if (!t) return undefined;
-  try {
-    return /^\d+$/.test(t) ? parseDuration(Number(t)) : parseDuration(t);
-  } catch {
-    return undefined;
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const part = /(\d+)(us|ms|[smhdwMy])/y;
+  let total = 0;
+  while (part.lastIndex < t.length) {
+    const m = part.exec(t);
+    if (!m) return undefined;
+    total += Number(m[1]) * (unitMs[m[2] as string] as number);
   }
+  return total;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { parseDuration } from '../inventory/duration.js';
+import { parseTicketLifetime } from '../probe/ticket-reuse.js';
 import type { PreflightResult } from './preflight.js';
 
 /**
@@ -11,13 +11,8 @@ export function lifetimeWarning(pre: PreflightResult, now: Date): string | undef
   for (const state of pre.states.values()) {
     const t = state.manifest?.lastRotation ? Date.parse(state.manifest.lastRotation) : undefined;
     if (t !== undefined && !Number.isNaN(t)) last = Math.max(last ?? 0, t);
-    if (state.ticketLifetime) {
-      try {
-        lifetimeMs = Math.max(lifetimeMs ?? 0, parseDuration(state.ticketLifetime));
-      } catch {
-        // An unparseable value is not worth failing a rotation for.
-      }
-    }
+    const ms = parseTicketLifetime(state.ticketLifetime);
+    if (ms !== undefined) lifetimeMs = Math.max(lifetimeMs ?? 0, ms);
   }
   if (last === undefined || lifetimeMs === undefined) return undefined;
   const since = now.getTime() - last;

@@ -62,6 +62,8 @@ export const apacheAdapter: ServerAdapter = {
     return childrenScript();
   },
   lifetimeScript() {
-    return `${includedFiles} | xargs -r awk 'tolower($1)=="sslsessioncachetimeout"{print $2; exit}'`;
+    // The first line counts: the first SSLSessionCacheTimeout of the included files, else
+    // mod_ssl's default of 300 s.
+    return `${includedFiles} | xargs -r awk 'tolower($1)=="sslsessioncachetimeout"{print $2; exit}'; echo 300`;
   },
 };

@@ -86,9 +86,13 @@ export const haproxyAdapter: ServerAdapter = {
       `stek_gen=$(for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ps -o pid= --ppid "$stek_p"; done | sort -n | tr -d ' ' | tr '\\n' ,)`
     );
   },
-  lifetimeScript() {
-    // HAProxy tickets live as long as the client keeps them; tune.ssl.lifetime bounds the cache.
-    return 'echo 300';
+  lifetimeScript(node) {
+    // tune.ssl.lifetime is the session timeout OpenSSL gives tickets too (their lifetime hint,
+    // and how old a ticket it accepts); 300 s when the config does not set it.
+    return (
+      `awk '$1 == "tune.ssl.lifetime" { print $2; found = 1; exit } ` +
+      `END { if (!found) print 300 }' ${quoteShell(node.config)}`
+    );
   },
 };
 

@@ -61,7 +61,7 @@ export const nginxAdapter: ServerAdapter = {
   factsScript(node) {
     // The dump prints every file nginx read under a header: the managed file must be among them
     // (I), and ticket keys named in any other file fight with it (N). The first
-    // ssl_session_timeout (T) and pid (P) anywhere. A failed nginx -T prints nothing: then no P
+    // ssl_session_timeout (T; nginx's default is 5m) and pid (P) anywhere. A failed nginx -T prints nothing: then no P
     // record, and each transaction looks for the pid file in its own dump (pidFileScript).
     const managed = `${node.keyDir}/tickets.conf`;
     return (
@@ -70,7 +70,7 @@ export const nginxAdapter: ServerAdapter = {
       `f!=m && $1=="${directive}"{p=$2; sub(/;$/,"",p); n[++k]=p} ` +
       `!tf && $1=="ssl_session_timeout"{t=$2; sub(/;$/,"",t); tf=1} ` +
       `!pf && $1=="pid"{pid=$2; sub(/;$/,"",pid); pf=1} ` +
-      `END{if (inc) print "I|yes"; for (i=1;i<=k;i++) print "N|" n[i]; if (tf) print "T|" t; if (NR) print "P|" pid}'`
+      `END{if (inc) print "I|yes"; for (i=1;i<=k;i++) print "N|" n[i]; if (tf) print "T|" t; else if (NR) print "T|5m"; if (NR) print "P|" pid}'`
     );
   },
 };

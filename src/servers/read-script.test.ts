@@ -149,6 +149,23 @@ describe('the read script', () => {
     expect(state.ring.every((e) => e.size === 80 && e.problem === undefined)).toBe(true);
   });
 
+  it("reads HAProxy's tune.ssl.lifetime, and its default of 300 s when unset", async () => {
+    const keyDir = join(dir, 'haproxy-lifetime');
+    await mkdir(keyDir, { mode: 0o700 });
+    const set = join(keyDir, 'set.cfg');
+    const unset = join(keyDir, 'unset.cfg');
+    await writeFile(set, 'global\n  daemon\n  tune.ssl.lifetime 10m\n\ndefaults\n  mode http\n');
+    await writeFile(unset, 'global\n  daemon\n');
+    for (const [config, want] of [
+      [set, '10m'],
+      [unset, '300'],
+    ] as const) {
+      const node = nodeFor(keyDir, config);
+      const { raw, adapter } = await readLocally('haproxy', node);
+      expect(interpretState(adapter, node, raw, Date.now() / 1000).ticketLifetime).toBe(want);
+    }
+  });
+
   it('names an HAProxy line that is not base64, and says once what is wrong with the file', async () => {
     const keyDir = join(dir, 'haproxy-bad');
     await mkdir(keyDir, { mode: 0o700 });

@@ -62,6 +62,7 @@ interface RotateDoc {
     after: string[];
     switchLoss?: { lost: number };
     phases: { name: string; windowMs?: number }[];
+    warnings: string[];
   }[];
 }
 
@@ -97,6 +98,12 @@ describe('Apache and HAProxy pools, and one run over all three kinds', () => {
         const { code, doc } = await rotateJson(['--pool', pool]);
         expect(code).toBe(0);
         const keyId = doc.pools[0]!.keyId;
+        // Seconds after the last rotation, within the 300 s the servers give their tickets
+        // (HAProxy's tune.ssl.lifetime, Apache's SSLSessionCacheTimeout).
+        if (round > 0)
+          expect(doc.pools[0]!.warnings).toContainEqual(
+            expect.stringMatching(/s ago, less than the ticket lifetime \(300s\)/),
+          );
         for (const v of versions) {
           for (const from of nodes) {
             const t = await takeTicket(target(from), v);
