@@ -56,17 +56,22 @@ export async function runWithSignals(
   }
 }
 
-/** On a terminal, show the plan and ask; `--yes`, `--json` or no terminal: no prompt. */
+/**
+ * On a terminal, show the plan and ask; `--yes` or no terminal: no prompt. With `--json` the
+ * plan and the question go to stderr, so that stdout holds the document alone: asking for JSON
+ * at a terminal does not change the fleet unasked.
+ */
 export function confirmPlans(
   opts: ReportOptions,
 ): ((plans: RotationPlan[]) => Promise<boolean>) | undefined {
-  const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && !opts.json;
+  const out = opts.json ? process.stderr : process.stdout;
+  const interactive = process.stdin.isTTY === true && out.isTTY === true;
   if (opts.yes || !interactive) return undefined;
   return async (plans) => {
-    const t = createTerminal(process.stdout);
-    for (const plan of plans) process.stdout.write(renderPlan(plan, t, { dryRun: false }));
+    const t = createTerminal(out);
+    for (const plan of plans) out.write(renderPlan(plan, t, { dryRun: false }));
     if (plans.every((p) => p.phases.length === 0)) return false;
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const rl = createInterface({ input: process.stdin, output: out });
     try {
       return /^y(es)?$/i.test((await rl.question('Proceed? [y/N] ')).trim());
     } finally {

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,6 +39,40 @@ export function runCli(
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+/**
+ * Runs stekctl on a terminal (util-linux `script` gives it a pseudo-terminal) and types `answer`
+ * once the question appears. `shellTail` is appended to the command line (`> file` to take stdout
+ * off the terminal). The output is what the terminal showed, stdout and stderr together.
+ */
+export function runCliOnTerminal(
+  args: string[],
+  answer: string,
+  shellTail = '',
+): Promise<{ code: number; screen: string }> {
+  const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+  const command = [process.execPath, bin, ...args].map(quote).join(' ') + shellTail;
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], {
+      env: { ...process.env, NO_COLOR: '1', STEKCTL_STATE_DIR: testStateDir },
+    });
+    let screen = '';
+    let asked = false;
+    child.stdout.on('data', (b: Buffer) => {
+      screen += b.toString('utf8');
+      if (!asked && screen.includes('[y/N]')) {
+        asked = true;
+        child.stdin.write(`${answer}\n`);
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, screen: screen.replaceAll('\r\n', '\n') });
+    });
   });
 }
 
