@@ -126,15 +126,11 @@ export function defaultStateDir(): string {
   return join(base, 'stekctl');
 }
 
-/** The options of every verb that contacts the fleet. */
-export function withFleetOptions(command: Command): Command {
-  return command
-    .addOption(inventoryOption())
-    .addOption(poolOption())
-    .addOption(concurrencyOption())
-    .addOption(probeThreadsOption())
-    .addOption(acceptNewOption())
-    .addOption(sshConfigOption());
+/** The options of every verb that contacts the fleet; `probes: false` for one that makes no handshakes. */
+export function withFleetOptions(command: Command, { probes = true } = {}): Command {
+  command.addOption(inventoryOption()).addOption(poolOption()).addOption(concurrencyOption());
+  if (probes) command.addOption(probeThreadsOption());
+  return command.addOption(acceptNewOption()).addOption(sshConfigOption());
 }
 
 /** The options of the verbs that change the fleet: rotate and rollback. */

@@ -14,6 +14,7 @@ export function registerStatus(program: Command, run: (fn: () => Promise<number>
       .description(
         'show, read-only, the ticket-key ring of every node of every pool, and whether each pool shares one ring',
       ),
+    { probes: false },
   ).option('--json', 'print one JSON document');
   command
     .addHelpText(
@@ -24,7 +25,8 @@ export function registerStatus(program: Command, run: (fn: () => Promise<number>
 }
 
 async function status(opts: FleetOptions): Promise<number> {
-  const { inventory, pools } = await loadPools(opts);
+  // Status reads files over SSH and makes no handshakes: no probe threads.
+  const { inventory, pools } = await loadPools({ ...opts, probeThreads: 0 });
   const sessions: SessionMap = new Map();
   try {
     const reports = await inspectPools(
