@@ -28,7 +28,7 @@ const run = (fn: () => Promise<number>): void => {
 
 const program = new Command('stekctl')
   .description(
-    'Rotate TLS session ticket keys across nginx, Apache httpd and HAProxy fleets over SSH, and prove that sessions still resume.',
+    'Rotate TLS session ticket keys across nginx, Apache httpd, HAProxy and Node.js TLS fleets over SSH, and prove that sessions still resume.',
   )
   .version(pkg.version)
   .showHelpAfterError('(run with --help for usage)')
