@@ -98,7 +98,33 @@ function checkNesting(text: string, problems: ProblemList): boolean {
     problems.add(at, undefined, `nesting deeper than ${maxFlowDepth} levels`);
     return false;
   }
+  const deep = deepIndentationLine(text);
+  if (deep !== undefined) {
+    problems.add(deep, undefined, `nesting deeper than ${maxFlowDepth} levels`);
+    return false;
+  }
   return true;
+}
+
+/**
+ * The first line indented deeper than maxFlowDepth levels of block nesting (each level a line
+ * indented past the one it sits under), or undefined. yaml's composer would recurse once per
+ * level; whether thousands of levels overflow its stack or come through depends on the engine's
+ * state, so they are refused here, the same way every time.
+ */
+function deepIndentationLine(text: string): number | undefined {
+  const levels: number[] = [];
+  let line = 0;
+  for (const raw of text.split('\n')) {
+    line += 1;
+    const indent = raw.length - raw.trimStart().length;
+    const rest = raw.slice(indent);
+    if (rest === '' || rest.startsWith('#')) continue;
+    while (levels.length > 0 && (levels.at(-1) as number) >= indent) levels.pop();
+    levels.push(indent);
+    if (levels.length > maxFlowDepth) return line;
+  }
+  return undefined;
 }
 
 /**
