@@ -74,8 +74,16 @@ export async function rollbackPool(
     if (steps.length > 0 && !(await restoreRings(plan, pre, adapter, steps, [], opts, result)))
       unknown.push(...steps.map((s) => s.node));
   }
-  // Step 2: once nobody can be encrypting with the new key, take it out everywhere.
-  if (unknown.length === 0 || !adapter.decryptOnly) {
+  // Step 2: once nobody can be encrypting with the new key, take it out everywhere. A node that
+  // cannot be read, but that no step making K its encrypting key ever reached (a stage only),
+  // cannot be encrypting with K either: it holds no one back.
+  const mayEncrypt = (n: NodeSpec): boolean =>
+    plan.phases.some(
+      (phase) =>
+        phase.steps.some((st) => st.node === n && st.ring.encrypt.keyId === K) &&
+        result.phases.some((r) => r.name === phase.name && r.nodes.some((o) => o.node === n.name)),
+    );
+  if (!unknown.some(mayEncrypt) || !adapter.decryptOnly) {
     const reread = await readAll([...touched], adapter, opts);
     for (const n of touched) if (!reread.has(n) && !unknown.includes(n)) unknown.push(n);
     const steps = [...reread.keys()]
