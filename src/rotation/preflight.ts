@@ -4,7 +4,7 @@ import { openSession } from '../remote/ssh-session.js';
 import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
-import { readNodeState, stateFromReadOutput } from '../servers/node-state.js';
+import { isPrivateDirMode, readNodeState, stateFromReadOutput } from '../servers/node-state.js';
 import { buildReadScript } from '../servers/read-script.js';
 import type { NodeState } from '../servers/types.js';
 import {
@@ -173,7 +173,7 @@ export function fatalProblems(node: NodeSpec, state: NodeState): string[] {
     );
     return out;
   }
-  if (state.keyDir.mode !== '700') {
+  if (!isPrivateDirMode(state.keyDir.mode)) {
     out.push(
       `key directory ${node.keyDir} has mode ${state.keyDir.mode}; it must be 700 (chmod 700 ${node.keyDir})`,
     );

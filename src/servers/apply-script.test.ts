@@ -59,6 +59,34 @@ describe('the node-side transaction', () => {
     expect((await readdir(keyDir)).sort()).toEqual([oldFile, 'tickets.keys'].sort());
   });
 
+  it('adopts the keys of a tickets.keys written with CRLF line ends, as HAProxy reads them', async () => {
+    const haproxy = adapterFor('haproxy');
+    const keys = [randomBytes(80), randomBytes(80), randomBytes(80)];
+    const files = keys.map((k) => `${k.subarray(0, 16).toString('hex')}.key`);
+    await writeFile(
+      join(keyDir, 'tickets.keys'),
+      keys.map((k) => `${k.toString('base64')}\r\n`).join(''),
+      { mode: 0o600 },
+    );
+    const script = buildApplyScript(haproxy, localNodeSpec(keyDir), {
+      newKeys: [],
+      adoptKeyLines: true,
+      managed: { kind: 'base64-lines', files },
+      manifest: undefined,
+      check: false,
+      reload: false,
+      deleteFiles: [],
+      generationWaitMs: 1000,
+    });
+    const res = await run(script, '');
+    expect(parseApplyOutput(res.stdout, res.stderr, res.code)).toMatchObject({ ok: true });
+    for (const [i, file] of files.entries())
+      expect(await readFile(join(keyDir, file))).toEqual(keys[i]);
+    expect(await readFile(join(keyDir, 'tickets.keys'), 'utf8')).toBe(
+      keys.map((k) => `${k.toString('base64')}\n`).join(''),
+    );
+  });
+
   describe('an nginx stage: a new key, the managed file and the manifest', () => {
     const nginx = adapterFor('nginx');
     const fresh = randomBytes(80);

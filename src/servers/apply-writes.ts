@@ -53,7 +53,10 @@ export function restoreLines(): string[] {
 export function adoptLines(): string[] {
   return [
     'if [ -f "$m" ]; then',
+    // A CRLF file: HAProxy drops each line's CR, and so does the adoption.
+    "  cr=$(printf '\\r')",
     '  while IFS= read -r l || [ -n "$l" ]; do',
+    '    l=${l%"$cr"}',
     '    case "$l" in ""|"#"*) continue;; esac',
     '    printf %s "$l" | base64 -d > .stekctl-adopt 2>/dev/null',
     '    case "$(wc -c < .stekctl-adopt)" in 48|80)',

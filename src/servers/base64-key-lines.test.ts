@@ -36,8 +36,8 @@ describe.each(awks)('the awk that names base64 key lines (%s)', (...cmd) => {
     const odd = [
       '',
       '# a comment',
+      '\r',
       `${lines[0]} `,
-      `${lines[0]}\r`,
       'ab=c',
       'abc',
       'a-bc',
@@ -46,8 +46,11 @@ describe.each(awks)('the awk that names base64 key lines (%s)', (...cmd) => {
     const out = (await awk(keyRecordsAwk, [...lines, ...odd].join('\n'))).split('\n');
     expect(out.slice(0, keys.length)).toEqual(keys.map((k) => `K|${k.length}|${name(k)}`));
     // Blank lines and comments are not keys; the rest are not base64.
-    expect(out.slice(keys.length, -1).map((l) => l.split('|')[1])).toEqual(Array(6).fill('-1'));
+    expect(out.slice(keys.length, -1).map((l) => l.split('|')[1])).toEqual(Array(5).fill('-1'));
     expect(out.at(-1)).toBe('');
+    // HAProxy drops a line's CR: a file written on Windows holds the same keys.
+    const crlf = await awk(keyRecordsAwk, lines.map((l) => `${l}\r\n`).join(''));
+    expect(crlf).toBe(keys.map((k) => `K|${k.length}|${name(k)}\n`).join(''));
   });
 
   it('names the last three keys of a file, and the keys HAProxy lists in memory', async () => {

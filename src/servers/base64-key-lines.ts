@@ -8,11 +8,12 @@
 /**
  * `keyline(s)` sets ksize to the number of bytes `s` decodes to, or -1 when it is not
  * base64 (a character outside the alphabet, padding inside it, a length not a multiple of
- * four), and kname to the hex of its first 16 bytes (the key's name).
+ * four), and kname to the hex of its first 16 bytes (the key's name). A line ending in CRLF
+ * is read as HAProxy reads it, without the CR.
  */
 const keylineFunction =
   'function keyline(s,  i, n, c, v, acc, bits, b, pad) { ' +
-  'n = length(s); ksize = 0; kname = ""; acc = 0; bits = 0; pad = 0; ' +
+  'sub(/\\r$/, "", s); n = length(s); ksize = 0; kname = ""; acc = 0; bits = 0; pad = 0; ' +
   'if (n % 4 != 0) ksize = -1; ' +
   'for (i = 1; i <= n && ksize >= 0; i++) { ' +
   'c = substr(s, i, 1); ' +
@@ -37,7 +38,7 @@ function withKeyline(rules: string): string {
  * comments are not keys. For the read script, whose parser takes K records.
  */
 export const keyRecordsAwk = withKeyline(
-  '$0 == "" || /^#/ { next } { keyline($0); print "K|" ksize "|" kname }',
+  '{ sub(/\\r$/, "") } $0 == "" || /^#/ { next } { keyline($0); print "K|" ksize "|" kname }',
 );
 
 /** The names of the last three key lines of a managed file, space-separated, in file order. */

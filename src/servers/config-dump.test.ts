@@ -58,7 +58,8 @@ beforeAll(async () => {
   await writeFile(
     conf,
     [
-      `pid ${dir}/nginx.pid;`,
+      // Quoted paths are nginx's too; the read takes them without the quotes.
+      `pid "${dir}/nginx.pid";`,
       `error_log ${dir}/error.log;`,
       'events {}',
       'http {',
@@ -67,7 +68,7 @@ beforeAll(async () => {
       `  include ${keyDir}/tickets.conf;`,
       '  server {',
       '    listen 127.0.0.1:1;',
-      `    ssl_session_ticket_key ${dir}/foreign.key;`,
+      `    ssl_session_ticket_key '${dir}/foreign.key';`,
       '  }',
       '}',
       '',

@@ -36,7 +36,7 @@ export const nginxAdapter: ServerAdapter = {
     return { kind: 'text', text: `# managed by stekctl; do not edit\n${lines.join('\n')}\n` };
   },
   pidFileScript() {
-    return `awk '$1=="pid"{p=$2; sub(/;$/,"",p); print p; exit}'`;
+    return `awk '$1=="pid"{p=$2; sub(/;$/,"",p); gsub(/["\\047]/,"",p); print p; exit}'`;
   },
   generationScript() {
     // The master keeps its pid across reloads; its workers are replaced when a config is taken.
@@ -61,15 +61,16 @@ export const nginxAdapter: ServerAdapter = {
   factsScript(node) {
     // The dump prints every file nginx read under a header: the managed file must be among them
     // (I), and ticket keys named in any other file fight with it (N). The first
-    // ssl_session_timeout (T; nginx's default is 5m) and pid (P) anywhere. A failed nginx -T prints nothing: then no P
+    // ssl_session_timeout (T; nginx's default is 5m) and pid (P) anywhere, paths unquoted (nginx
+    // takes "..." and '...'). A failed nginx -T prints nothing: then no P
     // record, and each transaction looks for the pid file in its own dump (pidFileScript).
     const managed = `${node.keyDir}/tickets.conf`;
     return (
       `awk -v m=${quoteShell(managed)} -v h=${quoteShell(`# configuration file ${managed}:`)} '` +
       `$0==h{inc=1} /^# configuration file /{f=$4; sub(/:$/,"",f); next} ` +
-      `f!=m && $1=="${directive}"{p=$2; sub(/;$/,"",p); n[++k]=p} ` +
+      `f!=m && $1=="${directive}"{p=$2; sub(/;$/,"",p); gsub(/["\\047]/,"",p); n[++k]=p} ` +
       `!tf && $1=="ssl_session_timeout"{t=$2; sub(/;$/,"",t); tf=1} ` +
-      `!pf && $1=="pid"{pid=$2; sub(/;$/,"",pid); pf=1} ` +
+      `!pf && $1=="pid"{pid=$2; sub(/;$/,"",pid); gsub(/["\\047]/,"",pid); pf=1} ` +
       `END{if (inc) print "I|yes"; for (i=1;i<=k;i++) print "N|" n[i]; if (tf) print "T|" t; else if (NR) print "T|5m"; if (NR) print "P|" pid}'`
     );
   },

@@ -52,7 +52,7 @@ export function interpretState(
   const managedPath = `${node.keyDir}/${adapter.managedFileName}`;
   const managed = raw.files.find((f) => f.file === adapter.managedFileName);
   if (!raw.dir.exists) problems.push(`key directory ${node.keyDir} does not exist`);
-  else if (raw.dir.mode !== '700')
+  else if (!isPrivateDirMode(raw.dir.mode))
     problems.push(`key directory ${node.keyDir} has mode ${raw.dir.mode}, expected 700`);
   if (raw.dir.exists && !managed) problems.push(`${managedPath} does not exist`);
   if (raw.included === false)
@@ -90,6 +90,15 @@ export function interpretState(
  * lines, or what the ring says is not what the node does (someone set keys by hand, or edited
  * the file without a reload).
  */
+/**
+ * Whether a key directory's mode (stat's %a, octal) lets only its owner in. The setgid and
+ * sticky bits give nobody access (GNU `chmod 700` even keeps a directory's setgid bit), so
+ * 2700 passes as 700 does.
+ */
+export function isPrivateDirMode(mode: string | undefined): boolean {
+  return mode !== undefined && /^[0-7]+$/.test(mode) && (parseInt(mode, 8) & 0o777) === 0o700;
+}
+
 function runtimeKeysProblem(node: NodeSpec, raw: RawNodeState): string | undefined {
   if (!raw.runtimeKeys) return undefined;
   if (raw.runtimeKeys === 'unreadable')

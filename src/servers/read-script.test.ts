@@ -9,6 +9,7 @@ import type { NodeSpec, ServerKind } from '../inventory/types.js';
 import { adapterFor } from './index.js';
 import { interpretState } from './node-state.js';
 import { parseReadOutput } from './parse-state.js';
+import { fatalProblems } from '../rotation/preflight.js';
 import { buildReadScript } from './read-script.js';
 import { localNodeSpec } from './node-spec.fixture.js';
 
@@ -147,6 +148,24 @@ describe('the read script', () => {
       [id(1), 'decrypt'],
     ]);
     expect(state.ring.every((e) => e.size === 80 && e.problem === undefined)).toBe(true);
+  });
+
+  it('takes a setgid key directory (2700) as private, and one that others may enter as not', async () => {
+    const keyDir = join(dir, 'setgid');
+    await mkdir(keyDir);
+    await writeFile(join(keyDir, 'tickets.conf'), '', { mode: 0o600 });
+    const node = nodeFor(keyDir);
+    for (const [mode, ok] of [
+      [0o2700, true],
+      [0o750, false],
+    ] as const) {
+      await chmod(keyDir, mode);
+      const { raw, adapter } = await readLocally('nginx', node);
+      const state = interpretState(adapter, node, raw, Date.now() / 1000);
+      const problem = `key directory ${keyDir} has mode ${mode.toString(8)}, expected 700`;
+      expect(state.problems.includes(problem)).toBe(!ok);
+      expect(fatalProblems(node, state).some((p) => p.includes('has mode'))).toBe(!ok);
+    }
   });
 
   it("reads HAProxy's tune.ssl.lifetime, and its default of 300 s when unset", async () => {
