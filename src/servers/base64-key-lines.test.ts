@@ -33,16 +33,7 @@ describe.each(awks)('the awk that names base64 key lines (%s)', (...cmd) => {
       randomBytes(5),
     ];
     const lines = keys.map((k) => k.toString('base64'));
-    const odd = [
-      '',
-      '# a comment',
-      '\r',
-      `${lines[0]} `,
-      'ab=c',
-      'abc',
-      'a-bc',
-      'ab===',
-    ];
+    const odd = ['', '# a comment', '\r', `${lines[0]} `, 'ab=c', 'abc', 'a-bc', 'ab==='];
     const out = (await awk(keyRecordsAwk, [...lines, ...odd].join('\n'))).split('\n');
     expect(out.slice(0, keys.length)).toEqual(keys.map((k) => `K|${k.length}|${name(k)}`));
     // Blank lines and comments are not keys; the rest are not base64.
