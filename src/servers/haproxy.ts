@@ -1,4 +1,5 @@
 import { quoteShell } from '../remote/shell.js';
+import { childPidsOf } from './process-children.js';
 import { ageOf, parseManifest } from './ring-entries.js';
 import type { RingEntry, ServerAdapter } from './types.js';
 
@@ -83,7 +84,8 @@ export const haproxyAdapter: ServerAdapter = {
     const fallback = quoteShell(pidFromReload ?? '/run/haproxy.pid');
     return (
       `[ -n "\${stek_pf:-}" ] || stek_pf=$(awk '$1=="pidfile"{print $2; exit}' ${quoteShell(node.config)}); [ -n "$stek_pf" ] || stek_pf=${fallback}; ` +
-      `stek_gen=$(for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ps -o pid= --ppid "$stek_p"; done | sort -n | tr -d ' ' | tr '\\n' ,)`
+      `stek_gen=$(for stek_p in $(cat "$stek_pf"); do echo "$stek_p"; ${childPidsOf('"$stek_p"')}; done | ` +
+      `awk '{ for (i = 1; i <= NF; i++) print $i }' | sort -n | tr '\\n' ,)`
     );
   },
   lifetimeScript(node) {

@@ -18,3 +18,17 @@ export function childrenScript(): string {
     '}',
   ].join('\n');
 }
+
+/**
+ * Shell printing the pids of the children of process `pid` (a shell word), blank-separated: from
+ * /proc/<pid>/task/<tid>/children, which needs no `ps` (minimal images have none, and busybox's
+ * takes no --ppid); `ps` only on kernels without those files.
+ */
+export function childPidsOf(pid: string): string {
+  return (
+    `for stek_ct in /proc/${pid}/task/*/children; do ` +
+    `if [ ! -r "$stek_ct" ]; then ps -o pid= --ppid ${pid}; break; fi; ` +
+    // The shell's own read: no process per thread of the server.
+    `stek_k=; read -r stek_k < "$stek_ct"; echo "$stek_k"; done`
+  );
+}
