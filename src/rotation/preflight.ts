@@ -198,7 +198,9 @@ export function fatalProblems(node: NodeSpec, state: NodeState): string[] {
   }
   const repairable = state.ring.some((e) => e.problem !== undefined);
   if (state.check && !state.check.ok && !repairable) {
-    out.push(`config test \`${node.check}\` fails: ${lastLines(state.check.output)}`);
+    out.push(
+      `config test \`${node.check}\` fails: ${lastLines(state.check.output) || 'it printed nothing'}`,
+    );
   }
   return out;
 }

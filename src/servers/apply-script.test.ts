@@ -122,10 +122,12 @@ describe('the node-side transaction', () => {
 
     it('a failed check puts the managed file and the manifest back and removes the new key', async () => {
       await before();
-      const res = await run(stage('false'), `${fresh.toString('base64')}\n`);
+      const res = await run(stage('exit 7'), `${fresh.toString('base64')}\n`);
       expect(parseApplyOutput(res.stdout, res.stderr, res.code)).toMatchObject({
         ok: false,
         step: 'check',
+        // A check that says nothing is still reported with something to go on.
+        message: 'exited 7 and printed nothing',
         restored: true,
       });
       expect((await readdir(keyDir)).sort()).toEqual(['stekctl.json', 'tickets.conf']);

@@ -128,7 +128,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
       'gen; g0=$stek_gen',
       // Stamped as it arrives (ExecOptions.markAt): a `date` here would cost a process.
       `echo "${reloadMark}"`,
-      `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "$out"; say RESTORED yes; exit 0; }`,
+      `out=$( ( ${node.reload} ) 2>&1 9<&- ) || { stek_rc=$?; restore; ( ${node.reload} ) >/dev/null 2>&1 9<&-; say FAIL-reload "\${out:-${silentExit}}"; say RESTORED yes; exit 0; }`,
       'changed=unknown',
       'if [ -n "$g0" ]; then',
       '  changed=no; i=0',
@@ -223,14 +223,17 @@ export function parseApplyOutput(
  * dump is taken instead, into .stekctl-dump in the key directory, so that the pid file is read
  * from it without dumping the config a second time.
  */
+/** What a failed check or reload that printed nothing is reported as: its exit status at least. */
+const silentExit = 'exited $stek_rc and printed nothing';
+
 function checkLines(node: NodeSpec, dump: ConfigDump | undefined): string[] {
-  const plain = `out=$( ( ${node.check} ) 2>&1 9<&- ) || fail check "$out"`;
+  const plain = `out=$( ( ${node.check} ) 2>&1 9<&- ) || { stek_rc=$?; fail check "\${out:-${silentExit}}"; }`;
   if (!dump?.isCheck) return [plain];
   // The dump goes to the key directory, which this transaction holds (flock) and cleans up
   // (restore, the last rm, the next transaction's first rm): no temporary directory to make.
   return [
     'if : > .stekctl-dump 2>/dev/null; then',
-    `  out=$( ( ${dump.command} ) 2>&1 > .stekctl-dump 9<&- ) || fail check "$out"`,
+    `  out=$( ( ${dump.command} ) 2>&1 > .stekctl-dump 9<&- ) || { stek_rc=$?; fail check "\${out:-${silentExit}}"; }`,
     `else rm -f .stekctl-dump; ${plain}; fi`,
   ];
 }

@@ -66,7 +66,7 @@ export function interpretState(
   for (const p of raw.foreignKeys)
     problems.push(`the server config names ticket key ${p} outside ${managedPath}`);
   if (raw.check && !raw.check.ok)
-    problems.push(`config test failed: ${lastLine(raw.check.output)}`);
+    problems.push(`config test failed: ${lastLine(raw.check.output) || 'it printed nothing'}`);
   const memoryProblem = runtimeKeysProblem(node, raw);
   if (memoryProblem) problems.push(memoryProblem);
   return {
