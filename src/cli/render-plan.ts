@@ -63,7 +63,7 @@ export function renderPlan(plan: RotationPlan, t: Terminal, opts: { dryRun: bool
     if (phase.verifyAfter) {
       const versions = pool.nodes[0]?.probe.versions.join(' + ') ?? '';
       out.push(
-        `  ${n++}. verify: every node resumes every peer's tickets (${versions})${phase.ticketsBefore ? ', and tickets taken before it still resume' : ''}`,
+        `  ${n++}. verify: every node resumes every peer's tickets (${versions})${phase.ticketsBefore ? (adapter.decryptOnly ? ', and tickets taken before it still resume' : ', and how many tickets taken before the switch fall back to a full handshake') : ''}`,
       );
     }
   }

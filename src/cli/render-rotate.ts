@@ -1,4 +1,5 @@
 import type { RotateReport } from '../rotation/rotate.js';
+import { adapterFor } from '../servers/index.js';
 import type { RotationEvent } from '../rotation/types.js';
 import { formatAge } from './render-status.js';
 import type { Terminal } from './terminal.js';
@@ -119,7 +120,9 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
               `rotated: every node encrypts with ${r.keyId.slice(0, 12)}; ring [${r.after.map((k) => k.slice(0, 12)).join(' ')}]`,
             ),
       staged: t.green(
-        `staged ${r.keyId.slice(0, 12)} for decryption on every node; promote with \`stekctl rotate --promote\``,
+        adapterFor(r.server).decryptOnly
+          ? `staged ${r.keyId.slice(0, 12)} for decryption on every node; promote with \`stekctl rotate --promote\``
+          : `staged ${r.keyId.slice(0, 12)}: its file is on every node, unused until the switch; switch with \`stekctl rotate --promote\``,
       ),
       'nothing-to-do': 'nothing to do',
       'rolled-back': t.red(

@@ -246,7 +246,7 @@ function withRetire(plan: RotationPlan, input: PlanInput, keep: string[]): Rotat
       false,
       false,
       anyWork
-        ? `keep ${pool.retain} previous key(s) for decryption; delete ${dropped} unused key file(s)`
+        ? `keep ${pool.retain} previous key(s) ${adapter.decryptOnly ? 'for decryption' : 'on disk for a rollback'}; delete ${dropped} unused key file(s)`
         : 'record the finished rotation; no key to retire',
     ),
   );

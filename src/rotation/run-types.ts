@@ -1,4 +1,4 @@
-import type { NodeSpec } from '../inventory/types.js';
+import type { NodeSpec, ServerKind } from '../inventory/types.js';
 import type { TicketKey } from '../keys/index.js';
 import type { PoolProbeReport, Prober } from '../probe/index.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
@@ -53,7 +53,7 @@ export interface TicketCheckRecord {
 
 export interface PoolRunResult {
   pool: string;
-  server: string;
+  server: ServerKind;
   kind: PlanKind;
   keyId: string;
   before: Record<string, string[]>;

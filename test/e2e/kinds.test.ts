@@ -172,6 +172,24 @@ describe('Apache and HAProxy pools, and one run over all three kinds', () => {
     expect((await status('app')).pools[0]?.verdict).toBe('consistent');
   });
 
+  it('apache in two steps: the plan, the stage and the switch say what one key means', async () => {
+    const dry = await runCli(['rotate', '-i', inventory, '--pool', 'app', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(
+      'and how many tickets taken before the switch fall back to a full handshake',
+    );
+    expect(dry.stdout).not.toContain('still resume');
+    const staged = await runCli(['rotate', '-i', inventory, '--pool', 'app', '--stage', '--yes']);
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(staged.stdout).toMatch(
+      /pool app \(apache\): staged [0-9a-f]{12}: its file is on every node, unused until the switch/,
+    );
+    expect(staged.stdout).not.toContain('for decryption');
+    const { code, doc } = await rotateJson(['--pool', 'app', '--promote']);
+    expect(code).toBe(0);
+    expect(doc.pools[0]?.outcome).toBe('rotated');
+  });
+
   it('rejects 80-byte keys for an Apache pool before contacting anything', async () => {
     const inv = await fleet.writeInventory({
       path: `${fleet.dir}/inv-apache-80.yaml`,
