@@ -56,6 +56,13 @@ async function rotateCommand(opts: RotateOptions): Promise<number> {
       '--stage and --promote are the two steps of one rotation; give one of them',
     );
   }
+  if (opts.promote && opts.overlap !== undefined) {
+    // The stage recorded on the nodes when its key may be promoted; a promotion only reads it.
+    throw new UsageError(
+      '--overlap has no effect with --promote: the overlap was fixed when the key was staged',
+      'give --overlap to `stekctl rotate --stage` instead',
+    );
+  }
   const mode: RotationMode = opts.stage ? 'stage' : opts.promote ? 'promote' : 'full';
   const { inventory, pools } = await loadPools(opts);
   const report = await runWithSignals(opts, (signal, emit) =>

@@ -86,6 +86,10 @@ describe('two-step rotation: --stage, later --promote', () => {
     expect(early.code, early.stderr).toBe(1);
     expect(early.stderr).toContain(`may be promoted from ${pending!.promoteAfter}`);
     expect(early.stderr.match(/nothing was changed/g)).toHaveLength(1);
+    // Nor can --overlap shorten it at this step: the stage fixed it.
+    const shortened = await runCli(['rotate', '-i', inventory, '--promote', '--overlap', '0s']);
+    expect(shortened.code).toBe(2);
+    expect(shortened.stderr).toContain('--overlap has no effect with --promote');
     expect(await listKeyDirs(fleet, 'web')).toEqual(files);
     expect(await Promise.all(nodes.map((n) => n.serverPids()))).toEqual(pids);
 
