@@ -48,4 +48,11 @@ describe('describePending', () => {
       'rotation in progress: key abababababab promoted on 2 of 3 nodes, not yet retired; its run finishes it if one is under way, else `stekctl rotate` does',
     );
   });
+
+  it('sends a stage recorded on only some nodes to a whole rotation, not to --promote', () => {
+    const due = staged('2026-12-02T05:00:00.000Z');
+    expect(describePending(poolWith(due, undefined, undefined), now)).toBe(
+      'rotation in progress or stopped part-way: key abababababab staged on 1 of 3 nodes, which `stekctl rotate --promote` cannot finish; its run finishes it if one is under way, else `stekctl rotate` does, bringing every node to one ring',
+    );
+  });
 });

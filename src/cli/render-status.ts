@@ -49,13 +49,18 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   const first = recorded[0];
   if (!first) return undefined;
   const key = first.keyId.slice(0, 12);
-  const on =
-    recorded.length === r.nodes.length ? '' : ` on ${recorded.length} of ${r.nodes.length} nodes`;
   // The run may still be under way (its overlap) or may have stopped: status cannot tell.
   const by = (verb: string, command: string) =>
     `its run ${verb} it if one is under way, else \`${command}\` does`;
+  const same = recorded.filter((p) => p.keyId === first.keyId).length;
+  const partial = same < r.nodes.length;
+  const on = partial ? ` on ${same} of ${r.nodes.length} nodes` : '';
   if (first.phase === 'promoted')
     return `rotation in progress: key ${key} promoted${on}, not yet retired; ${by('finishes', 'stekctl rotate')}`;
+  // Only a stage recorded on every node can be promoted (findResumableStage); one on some nodes
+  // is a run that stopped part-way (or is still writing), which a whole rotation repairs.
+  if (partial)
+    return `rotation in progress or stopped part-way: key ${key} staged${on}, which \`stekctl rotate --promote\` cannot finish; ${by('finishes', 'stekctl rotate')}, bringing every node to one ring`;
   if (first.promoteAfter === undefined)
     return `rotation in progress: key ${key} staged${on}, not yet promoted; ${by('promotes', 'stekctl rotate --promote')}`;
   const due = Date.parse(first.promoteAfter);

@@ -118,6 +118,13 @@ describe('a node that becomes unreachable and stays so', () => {
     const after = await assertInvariant(fleet, 'web');
     expect(after.rings.get(nodes[0]!.name)).toEqual(before.rings.get(nodes[0]!.name));
     await odd.startSshd();
+    // The lost node finished its stage alone: status sends the operator to a whole rotation.
+    const status = await runCli(['status', '-i', inventory]);
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `staged on 1 of ${nodes.length} nodes, which \`stekctl rotate --promote\` cannot finish; .*else \`stekctl rotate\` does`,
+      ),
+    );
     await expectNextRotateSucceeds();
   });
 
