@@ -38,7 +38,7 @@ const program = new Command('stekctl')
     `
 Exit codes:
   0  success
-  1  the operation failed and the fleet is as it was
+  1  the operation failed; every pool that failed is as it was
   2  usage or inventory error; nothing was contacted
   3  failed and not fully restored; the output names what needs a person
   4  another run holds the pool; nothing was touched`,

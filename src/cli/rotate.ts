@@ -43,7 +43,7 @@ export function registerRotate(program: Command, run: (fn: () => Promise<number>
     .addHelpText(
       'after',
       `
-Exit status: 0 done (or, with --dry-run, the plan could run); 1 failed and every node is as it was;
+Exit status: 0 done (or, with --dry-run, the plan could run); 1 failed, each failed pool as it was;
 2 usage or inventory error; 3 failed and not fully restored (the nodes are named); 4 another run
 holds the pool.`,
     )

@@ -92,6 +92,7 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const keys: TicketKey[] = [];
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
+  const lifetimeWarnings = new Set<string>();
   // Whether each node's TLS port answers at all, beside the preflight's SSH commands.
   const listening = startDirectChecks(req.pools, req.concurrency, req.signal);
   try {
@@ -166,7 +167,10 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         continue;
       }
       const warning = req.planner === 'rotate' ? lifetimeWarning(p, startedAt) : undefined;
-      if (warning) plan.warnings.push(warning);
+      if (warning) {
+        plan.warnings.push(warning);
+        lifetimeWarnings.add(warning);
+      }
       plan.warnings.push(...p.warnings);
       report.plans.push(plan);
       req.emit({ type: 'plan', pool: p.pool.name, plan });
@@ -222,6 +226,10 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         ),
       ),
     );
+    // Rotating early shortens tickets' lives only where a rotation went through.
+    for (const r of report.results)
+      if (r.outcome !== 'rotated' && r.outcome !== 'staged')
+        r.warnings = r.warnings.filter((w) => !lifetimeWarnings.has(w));
     report.exitCode = worst(report.results.map((r) => r.exitCode));
     return report;
   } finally {

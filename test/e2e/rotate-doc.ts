@@ -15,6 +15,7 @@ export interface RotateDoc {
     error: string | undefined;
     needsPerson: { node: string; reason: string }[];
     notes: string[];
+    warnings: string[];
     via?: 'direct' | 'ssh';
     probedFrom?: string;
     verification?: {

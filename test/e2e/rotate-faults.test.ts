@@ -167,6 +167,8 @@ describe('rotate keeps the invariant when a node fails', () => {
       `[web]   x ${odd.host}: reload: reload refused\n[web]       see the error log\n`,
     );
     expect(res.stderr.split('see the error log')).toHaveLength(2);
+    // Seconds after the last rotation, yet nothing rotated: no word of shortened ticket lives.
+    expect(doc.pools[0]?.warnings.join('\n')).not.toMatch(/ticket lifetime/);
     expect(res.stderr).toMatch(
       /warning: rolling back: stage failed on .*reload refused \(\.\.\.\)\n/,
     );
