@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +40,7 @@ async function keyDir(name: string): Promise<string> {
 
 const holderA = newLockHolder('run-a', 60_000, new Date());
 const holderB = newLockHolder('run-b', 60_000, new Date());
+const holderC = newLockHolder('run-c', 60_000, new Date());
 
 function lockAndRead(node: NodeSpec, holder = holderA, breakSeen?: string): string {
   return lockThenScript(
@@ -76,6 +77,31 @@ describe('the lock taken in the read command', () => {
     expect(parseLockOutput(broken.stdout)).toEqual({ status: 'ok' });
     expect(broken.stdout).toContain('END|1');
     expect(await readFile(join(node.keyDir, 'stekctl.lock'), 'utf8')).toContain('"run-b"');
+  });
+
+  it('lets one of two runs that break the same stale lock at once win, not both', async () => {
+    const node = localNodeSpec(await keyDir('race'));
+    await sh(acquireLockScript(node, holderA, undefined));
+    const seen = (await readFile(join(node.keyDir, 'stekctl.lock'))).toString('base64');
+    // A base64 that takes its time widens the window between a run's check and its rm.
+    const slow = join(dir, 'slow-bin');
+    await mkdir(slow, { recursive: true });
+    const real = (await sh('command -v base64')).stdout.trim();
+    await writeFile(join(slow, 'base64'), `#!/bin/sh\nsleep 0.3\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+    const env = { ...process.env, PATH: `${slow}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    const take = (holder: typeof holderA) =>
+      run('sh', ['-c', acquireLockScript(node, holder, seen)], { env });
+    const [b, c] = await Promise.all([
+      take(holderB),
+      new Promise((r) => setTimeout(r, 100)).then(() => take(holderC)),
+    ]);
+    const outcomes = [b, c].map((r) => parseLockOutput(r.stdout)?.status);
+    expect([...outcomes].sort()).toEqual(['held', 'ok']);
+    // The lock on disk is the winner's.
+    const winner = outcomes[0] === 'ok' ? 'run-b' : 'run-c';
+    expect(await readFile(join(node.keyDir, 'stekctl.lock'), 'utf8')).toContain(`"${winner}"`);
   });
 
   it('says nodir for a missing key directory and reads nothing', async () => {

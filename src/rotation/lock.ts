@@ -71,6 +71,9 @@ export function lockThenScript(
   ].join('\n');
 }
 
+/** How long breaking a stale lock waits for a transaction still running in the directory. */
+const breakWaitSeconds = 30;
+
 function lockLines(
   node: NodeSpec,
   holder: LockHolder,
@@ -80,8 +83,14 @@ function lockLines(
   const d = quoteShell(node.keyDir);
   const lines = [`cd ${d} 2>/dev/null || { echo "LOCK|nodir"; ${end.no}; }`];
   if (breakSeen !== undefined) {
-    // Break only the lock we judged stale: if another run replaced it meanwhile, leave it.
+    // Break only the lock we judged stale: if another run replaced it meanwhile, leave it. Two
+    // runs breaking the same stale lock must not both win (the second's rm taking the first's
+    // new lock): the check, the rm and the ln below hold the key directory's flock, which the
+    // node-side transactions hold too, so an orphaned transaction of the stale run is waited for.
+    end = { ok: `exec 8<&-; ${end.ok}`, no: `exec 8<&-; ${end.no}` };
     lines.push(
+      'exec 8<.',
+      `if command -v flock >/dev/null 2>&1 && ! flock -w ${breakWaitSeconds} 8; then echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; ${end.no}; fi`,
       `[ "$(base64 -w0 < stekctl.lock 2>/dev/null)" = ${quoteShell(breakSeen)} ] && rm -f stekctl.lock`,
     );
   }
