@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -148,6 +148,26 @@ describe('the read script', () => {
       [id(1), 'decrypt'],
     ]);
     expect(state.ring.every((e) => e.size === 80 && e.problem === undefined)).toBe(true);
+  });
+
+  it('describes a key file that is a symlink by the file it names, as nginx reads it', async () => {
+    const keyDir = join(dir, 'symlinked');
+    await mkdir(keyDir, { mode: 0o700 });
+    await chmod(keyDir, 0o700);
+    const key = randomBytes(48);
+    const target = join(dir, 'elsewhere.key');
+    await writeFile(target, key, { mode: 0o600 });
+    await symlink(target, join(keyDir, 'a.key'));
+    await writeFile(join(keyDir, 'tickets.conf'), `ssl_session_ticket_key ${keyDir}/a.key;\n`, {
+      mode: 0o600,
+    });
+    const node = nodeFor(keyDir);
+    const { raw, adapter } = await readLocally('nginx', node);
+    const state = interpretState(adapter, node, raw, Date.now() / 1000);
+    expect(state.ring.map((e) => [e.keyId, e.size, e.problem])).toEqual([
+      [key.subarray(0, 16).toString('hex'), 48, undefined],
+    ]);
+    expect(state.problems.filter((p) => p.includes('a.key'))).toEqual([]);
   });
 
   it('takes a setgid key directory (2700) as private, and one that others may enter as not', async () => {

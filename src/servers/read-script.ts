@@ -34,7 +34,8 @@ export function buildReadScript(
     `      case "$f" in ${unsafeName}) continue;; esac`,
     '      set -- "$@" "$f"',
     '    done',
-    `    stek_st=$(stat -c '%n|%s|%a|%U|%Y' -- . "$@")`,
+    // -L: a key file may be a symlink (nginx follows it); what counts is the file it names.
+    `    stek_st=$(stat -L -c '%n|%s|%a|%U|%Y' -- . "$@")`,
     "    while IFS='|' read -r n size mode owner mtime; do",
     '      [ -n "$n" ] || continue',
     '      if [ "$n" = . ]; then echo "D|$mode|$owner"; continue; fi',
@@ -44,7 +45,7 @@ export function buildReadScript(
     '$stek_st',
     'STEK_EOF',
     '    cd "$stek_home" 2>/dev/null || cd /',
-    '  else echo "D|$(stat -c "%a|%U" "$d")"; fi',
+    '  else echo "D|$(stat -L -c "%a|%U" "$d")"; fi',
     'else echo "D|missing"; fi',
     textRecords('c', '"$d/tickets.conf"'),
     textRecords('m', '"$d/stekctl.json"'),
@@ -62,7 +63,7 @@ export function buildReadScript(
       '    case "$p" in "$d"/*/*) ;; "$d"/*)',
       `      case "\${p#"$d"/}" in ${unsafeName}) ;; *) if [ -f "$p" ]; then echo "R|$p|="; continue; fi;; esac;;`,
       '    esac',
-      '    if [ -f "$p" ]; then keyid < "$p"; echo "R|$p|$(stat -c "%s|%a" "$p")|$stek_i"; else echo "R|$p|missing"; fi',
+      '    if [ -f "$p" ]; then keyid < "$p"; echo "R|$p|$(stat -L -c "%s|%a" "$p")|$stek_i"; else echo "R|$p|missing"; fi',
       '  done < "$d/tickets.conf"',
       'fi',
     );
@@ -71,7 +72,7 @@ export function buildReadScript(
     // its size and name.
     lines.push(
       'if [ -f "$d/tickets.keys" ]; then',
-      '  echo "KM|$(stat -c %a "$d/tickets.keys")"',
+      '  echo "KM|$(stat -L -c %a "$d/tickets.keys")"',
       `  awk ${quoteShell(keyRecordsAwk)} < "$d/tickets.keys"`,
       'fi',
     );
