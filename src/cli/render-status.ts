@@ -20,7 +20,10 @@ export function renderStatus(reports: PoolReport[], t: Terminal, now = new Date(
     if (pending) out.push(`  ${t.yellow(pending)}`);
     for (const n of r.nodes) {
       if (!n.state) {
-        out.push(`  ${n.node.padEnd(20)} ${t.red('unreachable')}: ${n.error ?? ''}`);
+        // The reason is told once: in the faults below when they name it, else here.
+        const told = r.faults.some((f) => f.node === n.node && f.reason === n.error);
+        const why = told || !n.error ? '' : `: ${n.error}`;
+        out.push(`  ${n.node.padEnd(20)} ${t.red('unreachable')}${why}`);
         continue;
       }
       const ring = n.state.ring.length === 0 ? t.dim('no managed keys') : renderRing(n.state.ring);

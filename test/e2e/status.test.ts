@@ -99,6 +99,10 @@ describe('stekctl status on a real fleet', () => {
       expect(nodes.find((n) => n.host === down.host)?.reachable).toBe(false);
       expect(nodes.find((n) => n.host === down.host)?.error).toMatch(/refused|connect/i);
       expect(nodes.filter((n) => n.reachable)).toHaveLength(2);
+      // On the terminal the reason is told once.
+      const text = await runCli(['status', '-i', inventory, '--pool', 'web']);
+      expect(text.stdout).toMatch(new RegExp(`${down.host} +unreachable\n`));
+      expect(text.stdout.match(/connection refused/g)).toHaveLength(1);
     } finally {
       await down.startSshd();
     }
