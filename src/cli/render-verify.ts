@@ -30,7 +30,16 @@ export function renderVerification(results: PoolVerification[], t: Terminal): st
         out.push(`  ${v.version}  ${n.node.padEnd(20)} ${what}${cert}`);
       }
     }
+    // A pool never rotated: each node keeps a random key of its own, so every ticket fails on
+    // every peer. One line says why, instead of one per node and peer.
+    const unmanaged = r.ring?.verdict === 'unmanaged';
+    if (unmanaged && !r.ok) {
+      out.push(
+        `  ${t.red('!')} not bootstrapped: no node has a managed key, so each encrypts with a random key of its own and resumes no peer's tickets; \`stekctl rotate\` gives the pool one key`,
+      );
+    }
     for (const n of p.nodes.filter((x) => !x.ok)) {
+      if (unmanaged && n.codes.every((c) => c === 'mixed-keys')) continue;
       for (const reason of mergeVersions(n.reasons))
         out.push(`  ${t.red('!')} ${n.node}: ${reason}`);
     }

@@ -230,7 +230,7 @@ export function diagnose(input: DiagnoseInput): DiagnoseResult {
     findings.blame(
       r.from,
       r.code,
-      `${r.version}: its tickets did not resume on ${tos.join(', ')} (${r.code})`,
+      `${r.version}: its tickets did not resume on ${tos.sort().join(', ')} (${r.code})`,
     );
   }
 

@@ -36,6 +36,11 @@ describe('stekctl status on a real fleet', () => {
     const [previous, current, next] = await haproxyKeyIds(fleet.pool('lb').nodes[0]!.keyDir);
     expect(lb?.nodes[0]?.ring?.map((e) => e.keyId)).toEqual([current, next, previous]);
     expect(doc.pools.find((p) => p.pool === 'app')?.verdict).toBe('unmanaged');
+    // verify says the same in one line, not one per node and peer.
+    const verify = await runCli(['verify', '-i', inventory, '--pool', 'web']);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toContain('! not bootstrapped: no node has a managed key');
+    expect(verify.stdout.match(/ ! /g)).toHaveLength(1);
   });
 
   it('names an HAProxy key line that is not a key, with its node and line', async () => {
