@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { loadInventory } from '../inventory/load-inventory.js';
+import { onHostKeyRecorded } from '../remote/host-key-verifier.js';
 import { useSshConfig } from '../remote/ssh-target.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
 import { checkDescriptorLimit } from './descriptor-limit.js';
@@ -62,14 +63,25 @@ export function acceptNewOption(): Option {
  */
 export async function loadPools(
   opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig' | 'probeThreads'> &
-    Partial<Pick<FleetOptions, 'concurrency'>>,
+    Partial<Pick<FleetOptions, 'concurrency' | 'acceptNew'>>,
 ): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
   const picked = await pickPools(opts);
+  if (opts.acceptNew) sayRecordedHostKeys();
   checkDescriptorLimit(picked.pools, opts.concurrency ?? defaultConcurrency);
   await useSshConfig(picked.pools, opts.sshConfig);
   // Started now, they are ready by the time the first probe runs, after the SSH preflight.
   startProbeThreads(opts.probeThreads, picked.pools);
   return picked;
+}
+
+/** --accept-new trusts a node's first key: each one recorded is said on stderr, as ssh does. */
+function sayRecordedHostKeys(): void {
+  onHostKeyRecorded((k) => {
+    const where = k.port === 22 ? k.host : `[${k.host}]:${k.port}`;
+    process.stderr.write(
+      `recorded the host key of ${where} (${k.keyType} ${k.fingerprint}) in ${k.file} (--accept-new)\n`,
+    );
+  });
 }
 
 async function pickPools(

@@ -51,6 +51,24 @@ export async function readKnownHosts(node: string, file: string): Promise<string
   }
 }
 
+/** A host key --accept-new recorded: said where the operator sees it, as ssh does. */
+export interface RecordedHostKey {
+  node: string;
+  host: string;
+  port: number;
+  keyType: string;
+  fingerprint: string;
+  file: string;
+}
+
+const recordedListeners = new Set<(key: RecordedHostKey) => void>();
+
+/** Calls `listener` for every host key recorded from now on; returns the unsubscribe. */
+export function onHostKeyRecorded(listener: (key: RecordedHostKey) => void): () => void {
+  recordedListeners.add(listener);
+  return () => recordedListeners.delete(listener);
+}
+
 export function createHostKeyVerifier(opts: VerifierOptions): HostKeyVerifier {
   let refusal: StekError | undefined;
   // ssh2 asks again at every re-key: a key recorded once must then match.
@@ -64,6 +82,8 @@ export function createHostKeyVerifier(opts: VerifierOptions): HostKeyVerifier {
       const line = formatKnownHostsLine(opts.host, opts.port, keyType, keyBlob);
       await appendKnownHostsLine(opts.node, opts.file, line);
       text = `${text}\n${line}\n`;
+      const recorded = { node: opts.node, host: opts.host, port: opts.port, file: opts.file };
+      for (const listener of recordedListeners) listener({ ...recorded, ...presented });
       return true;
     }
     refusal = hostKeyRefusal(opts, check.status, presented, check.lines ?? [], check.expected);

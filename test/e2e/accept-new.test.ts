@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkHostKey } from '../../src/remote/known-hosts.js';
+import { checkHostKey, fingerprintOf } from '../../src/remote/known-hosts.js';
 import { runCli } from './cli.js';
 import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
 
@@ -47,13 +47,17 @@ describe('--accept-new through stekctl status', () => {
 
   it('records every node key on first contact and exits 0', async () => {
     const res = await runCli(['status', '-i', inventory, '--accept-new']);
-    expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const text = await readFile(knownHosts, 'utf8');
     for (const node of fleet.nodes) {
       expect(recorded(text, node)).toBe('match');
       expect(text).toContain(`[${node.host}]:${node.sshPort} ssh-ed25519 `);
+      // Each key recorded is said, with the fingerprint to compare, as ssh does.
+      expect(res.stderr).toContain(
+        `recorded the host key of [${node.host}]:${node.sshPort} (ssh-ed25519 ${fingerprintOf(keyOf(node).blob)}) in ${knownHosts} (--accept-new)\n`,
+      );
     }
+    expect(res.stderr.trim().split('\n')).toHaveLength(fleet.nodes.length);
     expect(text.trim().split('\n')).toHaveLength(fleet.nodes.length);
     // The keys are now known: a plain run needs no flag.
     expect((await runCli(['status', '-i', inventory])).code).toBe(0);
