@@ -94,7 +94,7 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
       (p) =>
         `pool ${p.pool} is locked by ${p.locked[0]?.holder} (on ${p.locked.map((l) => l.node).join(', ')})`,
     );
-    return `${what.join('; ')}; nothing was touched\n`;
+    return `${what.join('; ')}; nothing was touched: run again once that run has ended, or with --break-lock if it is gone\n`;
   }
   if (report.stopped === 'preflight') {
     out.push(t.red('preflight failed; nothing was written anywhere:'));

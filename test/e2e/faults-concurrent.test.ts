@@ -103,7 +103,11 @@ describe('two runs at once from two state directories', () => {
     const second = await runCli(['rotate', '-i', inventory, '--yes', '--state-dir', stateB]);
     expect(second.code, second.stdout + second.stderr).toBe(4);
     expect(second.stderr).toContain(`(pid ${first.pid}`);
-    expect(second.stderr).toMatch(/nothing was touched/);
+    // One line, with what to do next.
+    expect(second.stderr).toMatch(
+      /nothing was touched: run again once that run has ended, or with --break-lock if it is gone\n$/,
+    );
+    expect(second.stderr.trim().split('\n')).toHaveLength(1);
     expect(await listKeyDirs(fleet, 'web')).toEqual(staged);
     expect(await Promise.all(nodes.map((n) => n.serverPids()))).toEqual(pids);
     // The first run is unaffected and completes.
