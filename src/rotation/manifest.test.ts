@@ -37,7 +37,7 @@ describe('buildManifest', () => {
       'web',
       { encrypt: at('d'), decrypt: [at('a')], staged: undefined },
       now,
-      { pending: undefined, finished: { ringBefore: [id('a')] } },
+      { pending: undefined, finished: { ringBefore: [id('a')], by: 'rotation' } },
       keptOnDisk(node, state, [`${id('c')}.key`]),
     );
     expect(keysOf(text)).toEqual({

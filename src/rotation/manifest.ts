@@ -12,7 +12,10 @@ export function buildManifest(
   pool: string,
   ring: PlacedRing | undefined,
   now: Date,
-  change: { pending: PendingRotation | undefined; finished?: { ringBefore: string[] } },
+  change: {
+    pending: PendingRotation | undefined;
+    finished?: { ringBefore: string[]; by: 'rotation' | 'rollback' };
+  },
   onDisk: (file: string) => boolean,
 ): string {
   const keys: Manifest['keys'] = {};
@@ -35,6 +38,8 @@ export function buildManifest(
     lastRotation: change.finished ? now.toISOString() : previous?.lastRotation,
     pending: change.pending,
   };
+  const lastChange = change.finished ? change.finished.by : previous?.lastChange;
+  if (lastChange) manifest.lastChange = lastChange;
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 

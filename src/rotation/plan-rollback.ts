@@ -30,6 +30,12 @@ export function planRollback(
       'run `stekctl rotate` to complete or undo it first',
     );
   }
+  if (pool.nodes.every((n) => stateOf(n).manifest?.lastChange === 'rollback')) {
+    throw new OperationError(
+      `pool ${pool.name}: the last change was a rollback (${stateOf(pool.nodes[0] as NodeSpec).manifest?.lastRotation ?? 'time unknown'}); there is nothing to undo`,
+      'rotate forward with `stekctl rotate`',
+    );
+  }
   const recorded = pool.nodes.map((n) => stateOf(n).manifest?.previousRing);
   const target = recorded[0];
   if (!target || target.length === 0 || recorded.some((r) => r?.join() !== target.join())) {

@@ -109,7 +109,13 @@ export async function runPoolPlan(
               s.ring,
               opts.now(),
               phase.name === 'retire'
-                ? { pending: undefined, finished: { ringBefore: pending?.ringBefore ?? refBefore } }
+                ? {
+                    pending: undefined,
+                    finished: {
+                      ringBefore: pending?.ringBefore ?? refBefore,
+                      by: plan.kind === 'rollback' ? 'rollback' : 'rotation',
+                    },
+                  }
                 : { pending },
               keptOnDisk(s.node, state, s.deleteFiles),
             ),

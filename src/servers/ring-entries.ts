@@ -74,6 +74,9 @@ export function parseManifest(text: string | undefined): Manifest | undefined {
       keys: m.keys,
       previousRing: Array.isArray(m.previousRing) ? m.previousRing : undefined,
       lastRotation: typeof m.lastRotation === 'string' ? m.lastRotation : undefined,
+      ...(m.lastChange === 'rollback' || m.lastChange === 'rotation'
+        ? { lastChange: m.lastChange }
+        : {}),
       pending: m.pending ?? undefined,
     };
   } catch {

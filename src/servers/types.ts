@@ -37,6 +37,8 @@ export interface Manifest {
   /** The ring (key ids, encrypting first) before the last completed rotation; enables rollback. */
   previousRing: string[] | undefined;
   lastRotation: string | undefined;
+  /** What the last completed change was: a rollback leaves nothing for another rollback to undo. */
+  lastChange?: 'rotation' | 'rollback';
   /** A rotation that started and has not finished; the next run completes or undoes it. */
   pending: PendingRotation | undefined;
 }

@@ -75,6 +75,12 @@ describe('stekctl rollback', () => {
     const res = await runCli(['rollback', '-i', inventory, '--yes']);
     expect(res.code, res.stderr).toBe(0);
     expect(await ring()).toEqual(before);
+    // A rollback leaves nothing for a second one to undo, and that is what it says.
+    const again = await runCli(['rollback', '-i', inventory, '--yes']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/the last change was a rollback \(.+\); there is nothing to undo/);
+    expect(again.stderr).toContain('rotate forward with `stekctl rotate`');
+    expect(await ring()).toEqual(before);
     // Rotate twice with retain 0: the key before the last rotation is deleted everywhere.
     const inv0 = await fleet.writeInventory({
       path: `${fleet.dir}/retain0.yaml`,
