@@ -77,8 +77,8 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
 function renderRing(ring: RingEntry[]): string {
   return ring
     .map((e) => {
-      const age = e.ageSeconds === undefined ? '' : `, ${formatAge(e.ageSeconds)}`;
-      return `${(e.keyId ?? '????????').slice(0, 12)} (${e.role}${age}${e.mode ? `, ${e.mode}` : ''})`;
+      const age = e.ageSeconds === undefined ? '' : `, ${formatAge(e.ageSeconds)} old`;
+      return `${(e.keyId ?? '????????').slice(0, 12)} (${e.role}${age}${e.mode ? `, mode ${e.mode}` : ''})`;
     })
     .join('  ');
 }

@@ -69,6 +69,10 @@ describe('stekctl status on a real fleet', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('consistent');
     expect(res.stdout).toContain(keyId(keys[0]!).slice(0, 12));
+    // Each key with its role, its age and its file's mode, each labelled.
+    expect(res.stdout).toMatch(
+      new RegExp(`${keyId(keys[0]!).slice(0, 12)} \\(encrypt, \\d+s old, mode 600\\)`),
+    );
     const json = await runCli(['status', '-i', inventory, '--pool', 'web', '--json']);
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout) as StatusDoc;
