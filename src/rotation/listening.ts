@@ -1,5 +1,10 @@
-import type { PoolSpec } from '../inventory/types.js';
-import { askThrough, findSilentTargets, type SilentTarget } from '../probe/check-listening.js';
+import type { NodeSpec, PoolSpec } from '../inventory/types.js';
+import {
+  askThrough,
+  findSilentTargets,
+  type Ask,
+  type SilentTarget,
+} from '../probe/check-listening.js';
 import { poolProbeSettings, toProbeTarget } from '../probe/index.js';
 import { createDeadline } from '../probe/run-bounded.js';
 import { probeViaOf, type PoolProber } from '../probe/ssh-probe-pool.js';
@@ -75,18 +80,39 @@ export async function checkThroughProber(
   const from = opened.probedFrom;
   const version = poolProbeSettings(pool).versions[0];
   if (opened.via !== 'ssh' || from === undefined || version === undefined) return [];
-  const targets = pool.nodes.map(toProbeTarget);
+  const ask = askThrough(opened.prober, version, from);
+  return findSilentWithin(pool, pool.nodes, concurrency, 2, ask);
+}
+
+/** findSilentTargets for `nodes`, ended after `timeouts` probe timeouts and one retry pause. */
+async function findSilentWithin(
+  pool: PoolSpec,
+  nodes: readonly NodeSpec[],
+  concurrency: number,
+  timeouts: number,
+  ask?: Ask,
+): Promise<SilentTarget[]> {
+  const targets = nodes.map(toProbeTarget);
   const timeoutMs = targets.reduce((most, t) => Math.max(most, t.timeoutMs), 0);
-  const deadline = createDeadline(2 * timeoutMs + retryAfterMs);
+  const deadline = createDeadline(timeouts * timeoutMs + retryAfterMs);
   try {
-    return await findSilentTargets(targets, {
-      concurrency,
-      server: pool.server,
-      retryAfterMs,
-      signal: deadline.signal,
-      ask: askThrough(opened.prober, version, from),
-    });
+    const opts = { concurrency, server: pool.server, retryAfterMs, signal: deadline.signal };
+    return await findSilentTargets(targets, ask ? { ...opts, ask } : opts);
   } finally {
     deadline.dispose();
   }
+}
+
+/**
+ * Which of `nodes` (of a pool probed from this machine) accept no connection on their TLS port
+ * now: said to the operator when such a node is left for a person, since a server that stopped
+ * mid-run is why its reloads failed. Bounded by one probe timeout and the pause between tries.
+ */
+export async function findStoppedServers(
+  pool: PoolSpec,
+  nodes: readonly NodeSpec[],
+  concurrency: number,
+): Promise<SilentTarget[]> {
+  if (nodes.length === 0 || probeViaOf(pool) !== 'direct') return [];
+  return findSilentWithin(pool, nodes, concurrency, 1);
 }

@@ -11,6 +11,7 @@ import { adapterFor } from '../servers/index.js';
 import { readNodeState } from '../servers/node-state.js';
 import type { NodeState, PlacedRing, ServerAdapter } from '../servers/types.js';
 import { applyPhase } from './apply-phase.js';
+import { findStoppedServers } from './listening.js';
 import { retakeReleasedLocks } from './lock-handoff.js';
 import { buildManifest, keptOnDisk } from './manifest.js';
 import { encryptingKey, placedBefore, ringIds, stateRingIds } from './placement.js';
@@ -96,14 +97,22 @@ export async function rollbackPool(
   }
   const final = await readAll([...touched], adapter, opts);
   const notBack = [...touched].filter((n) => differs(final.get(n), plan.before.get(n)));
-  result.needsPerson = notBack.map((n) => ({
-    node: n.name,
-    reason: final.has(n)
+  // A TLS server that stopped mid-run fails every reload, the rollback's too: say so first.
+  const stopped = new Map(
+    (await findStoppedServers(plan.pool, notBack, opts.concurrency)).map((s) => [s.node, s]),
+  );
+  result.needsPerson = notBack.map((n) => {
+    const ring = final.has(n)
       ? `ring is [${stateRingIds(final.get(n) as NodeState)
           .map((k) => k.slice(0, 12))
           .join(' ')}], was [${(plan.before.get(n) ?? []).map((k) => k.slice(0, 12)).join(' ')}]`
-      : 'could not be reached to confirm its state',
-  }));
+      : 'could not be reached to confirm its state';
+    const down = stopped.get(n.name);
+    return {
+      node: n.name,
+      reason: down ? `${down.reason}; ${final.has(n) ? 'its ' : 'it '}${ring}` : ring,
+    };
+  });
   result.outcome = notBack.length === 0 ? 'rolled-back' : 'not-restored';
   result.exitCode = notBack.length === 0 ? 1 : 3;
   // Not the ring the plan aimed at: the one the nodes hold now, when they hold one.
