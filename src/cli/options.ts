@@ -77,9 +77,8 @@ export async function loadPools(
 /** --accept-new trusts a node's first key: each one recorded is said on stderr, as ssh does. */
 function sayRecordedHostKeys(): void {
   onHostKeyRecorded((k) => {
-    const where = k.port === 22 ? k.host : `[${k.host}]:${k.port}`;
     process.stderr.write(
-      `recorded the host key of ${where} (${k.keyType} ${k.fingerprint}) in ${k.file} (--accept-new)\n`,
+      `recorded the host key of ${k.name} (${k.keyType} ${k.fingerprint}) in ${k.file} (--accept-new)\n`,
     );
   });
 }

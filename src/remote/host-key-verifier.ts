@@ -54,8 +54,8 @@ export async function readKnownHosts(node: string, file: string): Promise<string
 /** A host key --accept-new recorded: said where the operator sees it, as ssh does. */
 export interface RecordedHostKey {
   node: string;
-  host: string;
-  port: number;
+  /** The name the key is recorded under: `host`, or `[host]:port` off port 22. */
+  name: string;
   keyType: string;
   fingerprint: string;
   file: string;
@@ -82,7 +82,11 @@ export function createHostKeyVerifier(opts: VerifierOptions): HostKeyVerifier {
       const line = formatKnownHostsLine(opts.host, opts.port, keyType, keyBlob);
       await appendKnownHostsLine(opts.node, opts.file, line);
       text = `${text}\n${line}\n`;
-      const recorded = { node: opts.node, host: opts.host, port: opts.port, file: opts.file };
+      const recorded = {
+        node: opts.node,
+        name: knownHostsName(opts.host, opts.port),
+        file: opts.file,
+      };
       for (const listener of recordedListeners) listener({ ...recorded, ...presented });
       return true;
     }
