@@ -120,7 +120,7 @@ export function renderReport(
     `- ${machine.cores} x ${machine.cpu}, ${machine.memoryGb} GB RAM, Linux ${machine.kernel}`,
     `- Node ${machine.node}; ${machine.openssh}; ${machine.nginx}; ${machine.ansible}`,
     `- Load average (1, 5, 15 min) at start: ${load.start.join(', ')}; at end: ${load.end.join(', ')}`,
-    `- 1-minute load average every 5 s during the run: min ${Math.min(...load.samples)}, median ${median(load.samples)}, max ${Math.max(...load.samples)}`,
+    `- 1-minute load average every 5 s during the run: min ${Math.min(...load.samples)}, median ${median(load.samples).toFixed(2)}, max ${Math.max(...load.samples)}`,
     `- Total benchmark time: ${(totalMs / 60_000).toFixed(1)} min`,
     '',
   ];

@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
 import { ExitCode, StekError, NotRestoredError } from '../errors.js';
+import { fillInvocation } from './invocation.js';
 import { createTerminal } from './terminal.js';
 
 /**
@@ -27,11 +28,11 @@ export function reportError(err: unknown): number {
     return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
   }
   if (err instanceof StekError) {
-    process.stderr.write(`${term.red('stekctl: error:')} ${err.message}\n`);
+    process.stderr.write(`${term.red('stekctl: error:')} ${fillInvocation(err.message)}\n`);
     if (err instanceof NotRestoredError && err.nodes.length > 0) {
       process.stderr.write(`needs a person: ${err.nodes.join(', ')}\n`);
     }
-    if (err.hint) process.stderr.write(`${term.dim(err.hint)}\n`);
+    if (err.hint) process.stderr.write(`${term.dim(fillInvocation(err.hint))}\n`);
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -7,6 +7,7 @@ import { onHostKeyRecorded } from '../remote/host-key-verifier.js';
 import { useSshConfig } from '../remote/ssh-target.js';
 import type { Inventory, PoolSpec } from '../inventory/types.js';
 import { checkDescriptorLimit } from './descriptor-limit.js';
+import { rememberInvocation } from './invocation.js';
 import { probeThreadsOption, startProbeThreads } from './probe-threads.js';
 
 /** Options shared by the verbs that act on an inventory. */
@@ -84,9 +85,10 @@ function sayRecordedHostKeys(): void {
 }
 
 async function pickPools(
-  opts: Pick<FleetOptions, 'inventory' | 'pool'>,
+  opts: Pick<FleetOptions, 'inventory' | 'pool' | 'sshConfig'>,
 ): Promise<{ inventory: Inventory; pools: PoolSpec[] }> {
   const inventory = await loadInventory(opts.inventory);
+  rememberInvocation({ inventory: opts.inventory, pools: opts.pool, sshConfig: opts.sshConfig });
   if (!opts.pool || opts.pool.length === 0) return { inventory, pools: inventory.pools };
   const pools: PoolSpec[] = [];
   for (const name of opts.pool) {

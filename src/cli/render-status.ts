@@ -53,8 +53,9 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   if (!first) return undefined;
   const key = first.keyId.slice(0, 12);
   // The run may still be under way (its overlap) or may have stopped: status cannot tell.
+  // The pool is named: a command for the whole inventory would also act on other pools.
   const by = (verb: string, command: string) =>
-    `its run ${verb} it if one is under way, else \`${command}\` does`;
+    `its run ${verb} it if one is under way, else \`${command.replace('rotate', `rotate -p ${r.pool}`)}\` does`;
   const same = recorded.filter((p) => p.keyId === first.keyId).length;
   const partial = same < r.nodes.length;
   const on = partial ? ` on ${same} of ${r.nodes.length} nodes` : '';
@@ -63,7 +64,7 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   // Only a stage recorded on every node can be promoted (findResumableStage); one on some nodes
   // is a run that stopped part-way (or is still writing), which a whole rotation repairs.
   if (partial)
-    return `rotation in progress or stopped part-way: key ${key} staged${on}, which \`stekctl rotate --promote\` cannot finish; ${by('finishes', 'stekctl rotate')}, bringing every node to one ring`;
+    return `rotation in progress or stopped part-way: key ${key} staged${on}, which \`rotate --promote\` cannot finish; ${by('finishes', 'stekctl rotate')}, bringing every node to one ring`;
   if (first.promoteAfter === undefined)
     return `rotation in progress: key ${key} staged${on}, not yet promoted; ${by('promotes', 'stekctl rotate --promote')}`;
   const due = Date.parse(first.promoteAfter);

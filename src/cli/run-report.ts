@@ -10,6 +10,7 @@ import type { EmitEvent, RotationPlan } from '../rotation/types.js';
 import { renderPlan } from './render-plan.js';
 import { createProgress, renderSummary } from './render-rotate.js';
 import { rotateDocument } from './rotate-document.js';
+import { fillInvocation } from './invocation.js';
 import { createTerminal } from './terminal.js';
 import { writeJson } from './write-json.js';
 
@@ -69,7 +70,7 @@ export function confirmPlans(
   if (opts.yes || !interactive) return undefined;
   return async (plans) => {
     const t = createTerminal(out);
-    for (const plan of plans) out.write(renderPlan(plan, t, { dryRun: false }));
+    for (const plan of plans) out.write(fillInvocation(renderPlan(plan, t, { dryRun: false })));
     if (plans.every((p) => p.phases.length === 0)) return false;
     const rl = createInterface({ input: process.stdin, output: out });
     try {
@@ -93,16 +94,17 @@ export function printReport(
   }
   if (report.stopped === 'locked') {
     // A timer that finds another run at work says so in one line, nothing more.
-    process.stderr.write(renderSummary(report, createTerminal(process.stderr)));
+    process.stderr.write(fillInvocation(renderSummary(report, createTerminal(process.stderr))));
     return;
   }
   if (opts.dryRun && !report.stopped) {
-    for (const plan of report.plans) process.stdout.write(renderPlan(plan, t, { dryRun: true }));
+    for (const plan of report.plans)
+      process.stdout.write(fillInvocation(renderPlan(plan, t, { dryRun: true })));
     process.stdout.write('dry run: nothing was written or reloaded\n');
     return;
   }
   const text = renderSummary(report, report.exitCode === 0 ? t : createTerminal(process.stderr));
-  (report.exitCode === 0 ? process.stdout : process.stderr).write(text);
+  (report.exitCode === 0 ? process.stdout : process.stderr).write(fillInvocation(text));
 }
 
 interface EvidenceOptions {

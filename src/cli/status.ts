@@ -4,6 +4,7 @@ import { closeSessions } from '../remote/session-pool.js';
 import { inspectPools, type SessionMap } from '../fleet/inspect-pools.js';
 import { loadPools, withFleetOptions, type FleetOptions } from './options.js';
 import { renderStatus, statusDocument } from './render-status.js';
+import { fillInvocation } from './invocation.js';
 import { createTerminal } from './terminal.js';
 import { writeJson } from './write-json.js';
 
@@ -38,7 +39,7 @@ async function status(opts: FleetOptions): Promise<number> {
     if (opts.json) {
       writeJson(process.stdout, statusDocument(inventory, reports, ok));
     } else {
-      process.stdout.write(renderStatus(reports, createTerminal(process.stdout)));
+      process.stdout.write(fillInvocation(renderStatus(reports, createTerminal(process.stdout))));
     }
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {

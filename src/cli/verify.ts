@@ -6,6 +6,7 @@ import { closeSessions } from '../remote/session-pool.js';
 import { verifySamples, writeMetricsFile } from '../report/metrics.js';
 import { loadPools, metricsFileOption, withFleetOptions, type FleetOptions } from './options.js';
 import { renderVerification, verifyDocument } from './render-verify.js';
+import { fillInvocation } from './invocation.js';
 import { createTerminal } from './terminal.js';
 import { writeJson } from './write-json.js';
 
@@ -61,7 +62,9 @@ async function verify(opts: VerifyOptions): Promise<number> {
     if (opts.json) {
       writeJson(process.stdout, verifyDocument(inventory, results, ok));
     } else {
-      process.stdout.write(renderVerification(results, createTerminal(process.stdout)));
+      process.stdout.write(
+        fillInvocation(renderVerification(results, createTerminal(process.stdout))),
+      );
     }
     return ok ? ExitCode.ok : ExitCode.failed;
   } finally {

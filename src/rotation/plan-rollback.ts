@@ -27,13 +27,13 @@ export function planRollback(
   if (pending) {
     throw new OperationError(
       `pool ${pool.name}: a rotation is in progress (${pending.name} has key ${stateOf(pending).manifest?.pending?.keyId.slice(0, 12)} ${stateOf(pending).manifest?.pending?.phase})`,
-      'run `stekctl rotate` to complete or undo it first',
+      `run \`stekctl rotate -p ${pool.name}\` to complete or undo it first`,
     );
   }
   if (pool.nodes.every((n) => stateOf(n).manifest?.lastChange === 'rollback')) {
     throw new OperationError(
       `pool ${pool.name}: the last change was a rollback (${stateOf(pool.nodes[0] as NodeSpec).manifest?.lastRotation ?? 'time unknown'}); there is nothing to undo`,
-      'rotate forward with `stekctl rotate`',
+      `rotate forward with \`stekctl rotate -p ${pool.name}\``,
     );
   }
   const recorded = pool.nodes.map((n) => stateOf(n).manifest?.previousRing);
@@ -56,7 +56,7 @@ export function planRollback(
     const lacking = pool.nodes.filter((n) => !paths.get(n)?.has(previous ?? ''));
     throw new OperationError(
       `pool ${pool.name}: the previous key ${previous?.slice(0, 12)} is no longer retained on ${lacking.map((n) => n.name).join(', ')}; a rollback is not possible`,
-      'rotate instead (`stekctl rotate`), or raise `retain` to keep previous keys longer',
+      `rotate instead (\`stekctl rotate -p ${pool.name}\`), or raise \`retain\` to keep previous keys longer`,
     );
   }
   const restored = keys.filter((id) => common.has(id));

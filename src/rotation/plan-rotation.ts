@@ -61,7 +61,7 @@ export function planRotation(input: PlanInput): RotationPlan {
   if (input.mode === 'promote' && !staged) {
     throw new OperationError(
       `pool ${pool.name}: no staged key to promote`,
-      'run `stekctl rotate --stage` first, or `stekctl rotate` for a whole rotation',
+      `run \`stekctl rotate -p ${pool.name} --stage\` first, or \`stekctl rotate -p ${pool.name}\` for a whole rotation`,
     );
   }
   if (input.mode === 'promote' && staged?.promoteAfter) {
@@ -71,7 +71,7 @@ export function planRotation(input: PlanInput): RotationPlan {
       // Promoting before the overlap passed would cut it short: do nothing and say when.
       throw new OperationError(
         `pool ${pool.name}: key ${short(staged.keyId)} is staged and may be promoted from ${staged.promoteAfter} (in ${Math.ceil(leftMs / 1000)}s)`,
-        'run `stekctl rotate --promote` again after that time',
+        `run \`stekctl rotate -p ${pool.name} --promote\` again after that time`,
       );
     }
   }

@@ -122,7 +122,7 @@ describe('a node that becomes unreachable and stays so', () => {
     const status = await runCli(['status', '-i', inventory]);
     expect(status.stdout).toMatch(
       new RegExp(
-        `staged on 1 of ${nodes.length} nodes, which \`stekctl rotate --promote\` cannot finish; .*else \`stekctl rotate\` does`,
+        `staged on 1 of ${nodes.length} nodes, which \`rotate --promote\` cannot finish; .*else \`stekctl rotate -i ${inventory} -p web\` does`,
       ),
     );
     await expectNextRotateSucceeds();

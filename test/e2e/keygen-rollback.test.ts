@@ -79,7 +79,7 @@ describe('stekctl rollback', () => {
     const again = await runCli(['rollback', '-i', inventory, '--yes']);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/the last change was a rollback \(.+\); there is nothing to undo/);
-    expect(again.stderr).toContain('rotate forward with `stekctl rotate`');
+    expect(again.stderr).toContain(`rotate forward with \`stekctl rotate -i ${inventory} -p web\``);
     expect(await ring()).toEqual(before);
     // Rotate twice with retain 0: the key before the last rotation is deleted everywhere.
     const inv0 = await fleet.writeInventory({

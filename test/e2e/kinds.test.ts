@@ -185,6 +185,10 @@ describe('Apache and HAProxy pools, and one run over all three kinds', () => {
       /pool app \(apache\): staged [0-9a-f]{12}: its file is on every node, unused until the switch/,
     );
     expect(staged.stdout).not.toContain('for decryption');
+    // The next step is a command to paste, scoped to the pool that was staged.
+    expect(staged.stdout).toContain(
+      `switch with \`stekctl rotate -i ${inventory} -p app --promote\``,
+    );
     const { code, doc } = await rotateJson(['--pool', 'app', '--promote']);
     expect(code).toBe(0);
     expect(doc.pools[0]?.outcome).toBe('rotated');

@@ -53,7 +53,7 @@ describe('two-step rotation: --stage, later --promote', () => {
       inventory,
       '--stage',
       '--overlap',
-      '4s',
+      '10s',
       '--yes',
       '--json',
     ]);
@@ -73,7 +73,10 @@ describe('two-step rotation: --stage, later --promote', () => {
     expect(status.stdout).toContain(
       `rotation in progress: key ${K.slice(0, 12)} staged, may be promoted from ${pending!.promoteAfter}`,
     );
-    expect(status.stdout).toContain('else `stekctl rotate --promote` does');
+    // ...as a command to paste: the inventory is a required option.
+    expect(status.stdout).toContain(
+      `else \`stekctl rotate -i ${inventory} -p web --promote\` does`,
+    );
 
     // Staging again finds the key staged and does nothing.
     const files = await listKeyDirs(fleet, 'web');
@@ -141,6 +144,7 @@ describe('two-step rotation: --stage, later --promote', () => {
     const res = await runCli(['rotate', '-i', inventory, '--promote', '--yes']);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/no staged key to promote/);
+    expect(res.stderr).toContain(`run \`stekctl rotate -i ${inventory} -p web --stage\` first`);
     expect(await listKeyDirs(fleet, 'web')).toEqual(files);
     const next = await runCli(['rotate', '-i', inventory, '--yes']);
     expect(next.code, next.stderr).toBe(0);
