@@ -24,7 +24,7 @@ export const apacheAdapter: ServerAdapter = {
     // The listing of included files. Its stderr is not what `apache2ctl -t` prints (no "Syntax
     // OK"; the failure goes to stdout), so the check still runs on its own.
     return {
-      command: `apache2ctl -f ${quoteShell(node.config)} -t -D DUMP_INCLUDES -D DUMP_RUN_CFG`,
+      command: `${apacheBinary(node.check)} -f ${quoteShell(node.config)} -t -D DUMP_INCLUDES -D DUMP_RUN_CFG`,
       isCheck: false,
     };
   },
@@ -67,3 +67,16 @@ export const apacheAdapter: ServerAdapter = {
     return `${includedFiles} | xargs -r awk 'tolower($1)=="sslsessioncachetimeout"{print $2; exit}'; echo 300`;
   },
 };
+
+/**
+ * The program that lists the includes: the one the node's check runs when it is Apache's own
+ * (Red Hat's `httpd` or `apachectl`, a build under /usr/local), else Debian's `apache2ctl`,
+ * which sets the environment its `apache2` needs.
+ */
+export function apacheBinary(check: string): string {
+  const [bin] = check.trim().split(/\s+/);
+  return bin !== undefined &&
+    /^(?:\/[A-Za-z0-9._/-]*\/)?(?:apache2ctl|apachectl|httpd|apache2)$/.test(bin)
+    ? bin
+    : 'apache2ctl';
+}
