@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
+import { takeDirLock } from '../servers/dir-flock.js';
 import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
@@ -90,7 +91,7 @@ function lockLines(
     end = { ok: `exec 8<&-; ${end.ok}`, no: `exec 8<&-; ${end.no}` };
     lines.push(
       'exec 8<.',
-      `if command -v flock >/dev/null 2>&1 && ! flock -w ${breakWaitSeconds} 8; then echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; ${end.no}; fi`,
+      `if ! ${takeDirLock(8, breakWaitSeconds)}; then echo "LOCK|held|$(base64 -w0 < stekctl.lock 2>/dev/null)"; ${end.no}; fi`,
       `[ "$(base64 -w0 < stekctl.lock 2>/dev/null)" = ${quoteShell(breakSeen)} ] && rm -f stekctl.lock`,
     );
   }

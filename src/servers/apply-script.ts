@@ -15,6 +15,7 @@ import {
   restoreLines,
   writeLines,
 } from './apply-writes.js';
+import { takeDirLock } from './dir-flock.js';
 import { printable } from './printable.js';
 import type { ConfigDump, ServerAdapter } from './types.js';
 
@@ -106,7 +107,7 @@ export function buildApplyScript(adapter: ServerAdapter, node: NodeSpec, spec: A
     // run (it ignores HUP), and the next run must not interleave with it. The lock is on the key
     // directory itself; check and reload run without the descriptor, so no daemon inherits it.
     'exec 9<.',
-    `if command -v flock >/dev/null 2>&1 && ! flock -w ${lockWaitSeconds} 9; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
+    `if ! ${takeDirLock(9, lockWaitSeconds)}; then say FAIL-setup "another stekctl transaction still runs in $d"; say RESTORED yes; exit 0; fi`,
     `for f in ${leftovers}; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf -- ${leftovers}; break; fi; done`,
   ];
   // HAProxy with a runtime API: the socket is checked before anything is written.
