@@ -106,6 +106,8 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
   if (report.stopped === 'refused') {
     for (const r of report.refused)
       out.push(`${r.reason}; nothing was changed${r.hint ? `\n  ${t.dim(r.hint)}` : ''}`);
+    const spared = sparedByRefusal(report);
+    if (spared) out.push(spared);
     return out.join('\n') + '\n';
   }
   for (const r of report.results) {
@@ -173,4 +175,19 @@ function hang(text: string, pad: string): string {
 /** Each entry's later lines indented two past its first line's own indentation. */
 function indentContinuations(lines: string[]): string[] {
   return lines.map((l) => hang(l, ' '.repeat(l.length - l.trimStart().length + 2)));
+}
+
+/**
+ * A refused pool stops the whole run, so the pools that had work to do were left alone too: said
+ * outright, or a run of `--promote` over every pool reads as if the staged ones were promoted.
+ */
+function sparedByRefusal(report: RotateReport): string | undefined {
+  const ready = report.plans.filter((p) => p.phases.length > 0).map((p) => p.pool.name);
+  if (ready.length === 0) return undefined;
+  const rollback = report.plans.some((p) => p.kind === 'rollback');
+  const flag = rollback ? '' : { full: '', stage: ' --stage', promote: ' --promote' }[report.mode];
+  const pools = ready.map((p) => `-p ${p}`).join(' ');
+  const command = `stekctl ${rollback ? 'rollback' : 'rotate'} ${pools}${flag}`;
+  const one = ready.length === 1;
+  return `${ready.join(', ')} ${one ? 'was' : 'were'} not changed either, as a run changes all its pools or none: \`${command}\` acts on ${one ? 'it' : 'them'} alone`;
 }

@@ -189,6 +189,14 @@ describe('Apache and HAProxy pools, and one run over all three kinds', () => {
     expect(staged.stdout).toContain(
       `switch with \`stekctl rotate -i ${inventory} -p app --promote\``,
     );
+    // --promote over every pool: the pools with nothing staged refuse, and the run leaves app
+    // staged too, which the output says along with the command that promotes app alone.
+    const all = await runCli(['rotate', '-i', inventory, '--promote', '--yes']);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toMatch(/no staged key to promote; nothing was changed/);
+    expect(all.stderr).toContain(
+      `app was not changed either, as a run changes all its pools or none: \`stekctl rotate -i ${inventory} -p app --promote\` acts on it alone`,
+    );
     const { code, doc } = await rotateJson(['--pool', 'app', '--promote']);
     expect(code).toBe(0);
     expect(doc.pools[0]?.outcome).toBe('rotated');
