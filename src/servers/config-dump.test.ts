@@ -1,9 +1,10 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeSpec } from '../inventory/types.js';
@@ -138,6 +139,35 @@ describe.skipIf(!existsSync(nginx))('the read script with nginx', () => {
     expect(without.state).toEqual({ ...kept.state, ring: without.state.ring });
     // One dump for the include, foreign keys and lifetime together, one for the check.
     expect(without.calls.length).toBe(2);
+  });
+
+  it('removes its private directory when the reader goes away mid-read (SIGPIPE)', async () => {
+    // A killed stekctl closes the connection: sshd closes the script's output, and the script's
+    // next write gets SIGPIPE.
+    const node = localNodeSpec(keyDir, { config: conf, check: `nginx -t -q -c ${conf}` });
+    const own = join(dir, 'pipe-tmp');
+    await mkdir(own);
+    // An nginx that takes its time: the output is closed while the dump is under way.
+    const slow = join(dir, 'slow-bin');
+    await mkdir(slow);
+    await writeFile(join(slow, 'nginx'), `#!/bin/sh\nsleep 0.3\nexec ${nginx} "$@"\n`, {
+      mode: 0o755,
+    });
+    const script = buildReadScript(adapter, node, { runCheck: true });
+    const child = spawn('sh', ['-c', script], {
+      env: { ...env, TMPDIR: own, PATH: `${slow}:${env.PATH ?? ''}` },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const exited = new Promise<string | null>((resolve) =>
+      child.on('exit', (_code, sig) => resolve(sig)),
+    );
+    const deadline = Date.now() + 5000;
+    while ((await readdir(own)).length === 0 && Date.now() < deadline) await sleep(5);
+    expect(await readdir(own)).toHaveLength(1);
+    child.stdout.destroy();
+    // The trap turns SIGPIPE into an exit, which removes the directory.
+    expect(await exited).toBeNull();
+    expect(await readdir(own)).toEqual([]);
   });
 });
 

@@ -128,7 +128,7 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
     lines.push(
       'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
       'if [ -n "$stek_t" ]; then',
-      `  trap "rm -rf -- '$stek_t'" EXIT; trap 'exit 1' HUP INT TERM`,
+      `  trap "rm -rf -- '$stek_t'" EXIT; trap 'exit 1' HUP INT TERM PIPE`,
       `  ( ${dump.command} ) > "$stek_t/dump" 2> "$stek_t/err"; stek_dr=$?`,
       'fi',
     );
