@@ -55,10 +55,12 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   // The run may still be under way (its overlap) or may have stopped: status cannot tell.
   // The pool is named: a command for the whole inventory would also act on other pools.
   const by = (verb: string, command: string) =>
-    `its run ${verb} it if one is under way, else \`${command.replace('rotate', `rotate -p ${r.pool}`)}\` does`;
+    `its run ${verb} it if one is under way, else \`${command.replace(/^stekctl \w+/, `$& -p ${r.pool}`)}\` does`;
   const same = recorded.filter((p) => p.keyId === first.keyId).length;
   const partial = same < r.nodes.length;
   const on = partial ? ` on ${same} of ${r.nodes.length} nodes` : '';
+  if (first.by === 'rollback')
+    return `rollback in progress or stopped part-way: previous key ${key} made primary again${on}; ${by('finishes', 'stekctl rollback')}`;
   if (first.phase === 'promoted')
     return `rotation in progress: key ${key} promoted${on}, not yet retired; ${by('finishes', 'stekctl rotate')}`;
   // Only a stage recorded on every node can be promoted (findResumableStage); one on some nodes

@@ -66,12 +66,24 @@ export function findResumableStage(
   pool: PoolSpec,
   states: Map<NodeSpec, NodeState>,
   common: Set<string>,
-): { keyId: string; promoteAfter: string | undefined } | undefined {
+): { keyId: string; promoteAfter: string | undefined; ringBefore: string[] } | undefined {
   const pendings = pool.nodes.map((n) => stateOf(states, n).manifest?.pending);
   const first = pendings[0];
   if (!first || !common.has(first.keyId)) return undefined;
   if (!pendings.every((p) => p?.keyId === first.keyId)) return undefined;
-  return { keyId: first.keyId, promoteAfter: first.promoteAfter };
+  return { keyId: first.keyId, promoteAfter: first.promoteAfter, ringBefore: first.ringBefore };
+}
+
+/** A node whose record shows a rollback that has not finished: only a rollback may go on. */
+export function findStoppedRollback(
+  pool: PoolSpec,
+  states: Map<NodeSpec, NodeState>,
+): { node: NodeSpec; keyId: string } | undefined {
+  for (const node of pool.nodes) {
+    const pending = stateOf(states, node).manifest?.pending;
+    if (pending?.by === 'rollback') return { node, keyId: pending.keyId };
+  }
+  return undefined;
 }
 
 export function describeDrift(

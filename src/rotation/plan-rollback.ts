@@ -9,6 +9,7 @@ import {
   ringIds,
   stateRingIds,
 } from './placement.js';
+import { findStoppedRollback } from './plan-parts.js';
 import type { NodeStep, PlanPhase, RotationPlan } from './types.js';
 
 /**
@@ -23,23 +24,35 @@ export function planRollback(
   states: Map<NodeSpec, NodeState>,
 ): RotationPlan {
   const stateOf = (n: NodeSpec) => states.get(n) as NodeState;
-  const pending = pool.nodes.find((n) => stateOf(n).manifest?.pending);
+  // A rollback that stopped part-way is finished by running it again, from the same record.
+  const stopped = findStoppedRollback(pool, states);
+  const pending = pool.nodes.find((n) => {
+    const p = stateOf(n).manifest?.pending;
+    return p !== undefined && p.by !== 'rollback';
+  });
   if (pending) {
     throw new OperationError(
       `pool ${pool.name}: a rotation is in progress (${pending.name} has key ${stateOf(pending).manifest?.pending?.keyId.slice(0, 12)} ${stateOf(pending).manifest?.pending?.phase})`,
       `run \`stekctl rotate -p ${pool.name}\` to complete or undo it first`,
     );
   }
-  if (pool.nodes.every((n) => stateOf(n).manifest?.lastChange === 'rollback')) {
+  if (!stopped && pool.nodes.every((n) => stateOf(n).manifest?.lastChange === 'rollback')) {
     throw new OperationError(
       `pool ${pool.name}: the last change was a rollback (${stateOf(pool.nodes[0] as NodeSpec).manifest?.lastRotation ?? 'time unknown'}); there is nothing to undo`,
       `rotate forward with \`stekctl rotate -p ${pool.name}\``,
     );
   }
-  const recorded = pool.nodes.map((n) => stateOf(n).manifest?.previousRing);
+  // Nodes that a stopped rollback already finished record the ring it rolled back from; the
+  // others still record the ring it returns to.
+  const finished = (n: NodeSpec): boolean =>
+    stopped !== undefined &&
+    stateOf(n).manifest?.pending === undefined &&
+    stateOf(n).manifest?.lastChange === 'rollback';
+  const deciding = pool.nodes.filter((n) => !finished(n));
+  const recorded = deciding.map((n) => stateOf(n).manifest?.previousRing);
   const target = recorded[0];
   if (!target || target.length === 0 || recorded.some((r) => r?.join() !== target.join())) {
-    const missing = pool.nodes.filter(
+    const missing = deciding.filter(
       (n, i) => recorded[i]?.join() !== target?.join() || !target?.length,
     );
     throw new OperationError(
@@ -78,20 +91,34 @@ export function planRollback(
     deleteFiles,
   });
   const tail = (n: NodeSpec) => restored.slice(1).map((id) => placeOn(n, id));
+  // The keys rolled back from: what any node encrypts with now (a stopped rollback left some
+  // nodes on the previous key already) and what the stopped one recorded.
+  const leaving = [
+    ...new Set([
+      ...pool.nodes.map(current),
+      ...pool.nodes.map((n) => stateOf(n).manifest?.pending?.ringBefore[0]),
+    ]),
+  ].filter((id): id is string => id !== undefined && id !== previous && !restored.includes(id));
   const phases: PlanPhase[] = [];
-  const demote = pool.nodes.map((n) => {
-    const cur = current(n);
-    const keepCurrent = adapter.decryptOnly && cur && cur !== previous && paths.get(n)?.has(cur);
-    return nodeStep(
+  // Until the last node is demoted, any node may still encrypt with a key being left: every node
+  // that holds its file keeps decrypting it through this phase.
+  const stillEncrypting = leaving.filter((id) => pool.nodes.some((n) => current(n) === id));
+  const demote = pool.nodes.map((n) =>
+    nodeStep(
       n,
       {
         encrypt: placeOn(n, previous),
-        decrypt: keepCurrent ? [placeOn(n, cur), ...tail(n)] : adapter.decryptOnly ? tail(n) : [],
+        decrypt: adapter.decryptOnly
+          ? [
+              ...stillEncrypting.filter((id) => paths.get(n)?.has(id)).map((id) => placeOn(n, id)),
+              ...tail(n),
+            ]
+          : [],
         staged: undefined,
       },
       true,
-    );
-  });
+    ),
+  );
   phases.push({
     name: adapter.decryptOnly ? 'promote' : 'switch',
     waitBeforeMs: 0,
@@ -102,7 +129,6 @@ export function planRollback(
     description: `make the previous key ${previous.slice(0, 12)} primary again on every node`,
   });
   const finalSteps = pool.nodes.map((n) => {
-    const cur = current(n);
     const ring: PlacedRing = {
       encrypt: placeOn(n, previous),
       decrypt: adapter.decryptOnly ? tail(n) : [],
@@ -110,12 +136,12 @@ export function planRollback(
     };
     const changed =
       ringIds(ring).join() !== ringIds(demote.find((s) => s.node === n)?.ring as PlacedRing).join();
-    const drop = cur && cur !== previous && !restored.includes(cur) ? [`${cur}.key`] : [];
+    const drop = leaving.map((id) => `${id}.key`);
     return nodeStep(
       n,
       ring,
       changed,
-      stateOf(n).files.some((f) => drop.includes(f.file)) ? drop : [],
+      drop.filter((file) => stateOf(n).files.some((f) => f.file === file)),
     );
   });
   phases.push({
@@ -136,6 +162,7 @@ export function planRollback(
     after: restored,
     phases,
     notes: [
+      ...(stopped ? ['finishes the rollback that stopped part-way'] : []),
       `returns to the ring recorded before the last rotation: [${keys.map((k) => k.slice(0, 12)).join(' ')}]`,
       ...(lost.length > 0
         ? [

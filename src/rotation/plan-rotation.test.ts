@@ -129,6 +129,24 @@ function ringsAfter(p: RotationPlan, phase: string): string[][] {
 
 const [A, B, C, D] = [id('a'), id('b'), id('c'), id('d')];
 
+/** The record a run leaves on a node mid-way: the key, its phase and the ring it started from. */
+function pendingRecord(
+  phase: PendingRotation['phase'],
+  keyId: string,
+  ringBefore: string[],
+  by?: 'rollback',
+): PendingRotation {
+  const p: PendingRotation = {
+    phase,
+    keyId,
+    started: now.toISOString(),
+    ringBefore,
+    promoteAfter: undefined,
+  };
+  if (by) p.by = by;
+  return p;
+}
+
 describe('planRotation: nginx', () => {
   it('bootstraps empty nodes with the new key as primary at once', () => {
     const p = plan('nginx', [{ ring: [] }, { ring: [] }, { ring: [] }]);
@@ -228,14 +246,8 @@ describe('planRotation: nginx', () => {
   });
 
   it('resumes a promotion that stopped half-way', () => {
-    const staged: PendingRotation = {
-      phase: 'staged',
-      keyId: K,
-      started: now.toISOString(),
-      ringBefore: [A],
-      promoteAfter: undefined,
-    };
-    const promoted: PendingRotation = { ...staged, phase: 'promoted' };
+    const staged = pendingRecord('staged', K, [A]);
+    const promoted = pendingRecord('promoted', K, [A]);
     const p = plan('nginx', [
       { ring: [K, A], pending: promoted },
       { ring: [A, K], pending: staged },
@@ -312,5 +324,30 @@ describe('planRotation: apache', () => {
     expect(p.plan.phases[2]!.steps[0]!.deleteFiles).toEqual([]);
     expect(p.plan.warnings.join(' ')).toMatch(/no decrypt-only slot/);
     expectSafe(p);
+  });
+
+  it('finishing a switch that a killed run left keeps the previous key file for a rollback', () => {
+    // After the switch every ring is [K]: the previous key A is known from the record alone.
+    const promoted = pendingRecord('promoted', K, [A]);
+    const p = plan('apache', [
+      { ring: [K], files: [A, B], pending: promoted },
+      { ring: [K], files: [A, B], pending: promoted },
+    ]);
+    expect(p.plan.kind).toBe('resume');
+    const retire = p.plan.phases.find((ph) => ph.name === 'retire');
+    expect(retire?.steps.map((s) => s.deleteFiles)).toEqual([[`${B}.key`], [`${B}.key`]]);
+    expectSafe(p);
+  });
+});
+
+describe('planRotation after a rollback that stopped part-way', () => {
+  it('refuses, and sends the operator to finish the rollback', () => {
+    const rollingBack = pendingRecord('promoted', A, [B, A], 'rollback');
+    expect(() =>
+      plan('nginx', [
+        { ring: [A, B], pending: rollingBack },
+        { ring: [B, A], pending: rollingBack },
+      ]),
+    ).toThrow(/a rollback to key a{12} stopped before it finished/);
   });
 });

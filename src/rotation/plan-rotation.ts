@@ -15,6 +15,7 @@ import type { RotationPlan } from './types.js';
 import {
   describeDrift,
   findResumableStage,
+  findStoppedRollback,
   keyFilesOf,
   pathsOf,
   phase,
@@ -54,6 +55,15 @@ export function planRotation(input: PlanInput): RotationPlan {
   const notes: string[] = [];
   const warnings: string[] = [];
 
+  const stopped = findStoppedRollback(pool, states);
+  if (stopped) {
+    // Resumed as a rotation, it would report the previous key as new and record the rolled-back
+    // ring as the one to return to.
+    throw new OperationError(
+      `pool ${pool.name}: a rollback to key ${short(stopped.keyId)} stopped before it finished (${stopped.node.name} records it)`,
+      `run \`stekctl rollback -p ${pool.name}\` to finish it`,
+    );
+  }
   const staged = findResumableStage(pool, states, common);
   const encrypting = pool.nodes.map((n) => encryptingKey(stateOf(states, n)));
   const bootstrap = encrypting.every((k) => k === undefined) && !staged;
@@ -123,9 +133,13 @@ export function planRotation(input: PlanInput): RotationPlan {
   // Keys that stay decryptable after the switch: the old encrypting key first, then older ones.
   // Each node keeps those it holds a file for: a node without one (rebuilt, drifted) never
   // resumed tickets under that key, and the nodes that have it must not lose it.
-  const candidates = unique([refEncrypt, ...decryptKeys(refState)]).filter(
-    (id): id is string => id !== undefined && id !== keyId,
-  );
+  // A resumed run keeps what the run it finishes would have kept: after an Apache switch the
+  // rings hold the new key alone, and the previous one is known from the record only.
+  const candidates = unique([
+    ...(staged?.ringBefore ?? []),
+    refEncrypt,
+    ...decryptKeys(refState),
+  ]).filter((id): id is string => id !== undefined && id !== keyId);
   // Until the last node is promoted, any node may still encrypt with the key it used before.
   const stillEncrypting = encrypting.filter((id): id is string => id !== undefined && id !== keyId);
   const keepAtPromote = adapter.decryptOnly

@@ -48,7 +48,10 @@ export async function runPoolPlan(
   }
   const keyBytes = opts.key ? renderKey(adapter.keyLayout, opts.key) : undefined;
   const refBefore = [...plan.before.values()].sort((a, b) => b.length - a.length)[0] ?? [];
-  const pendingBase = pre.states.get(pool.nodes[0] as NodeSpec)?.manifest?.pending;
+  // A rollback stopped in its retire left a record on some nodes only.
+  const pendingBase = pool.nodes
+    .map((n) => pre.states.get(n)?.manifest?.pending)
+    .find((p) => p !== undefined);
   const started = new Date().toISOString();
   let tickets: TicketSet | undefined;
   // The tickets of the last reload confirmation, while no reload has happened since, and how
@@ -252,6 +255,7 @@ function pendingFor(
     ringBefore: resumed?.ringBefore ?? refBefore,
     promoteAfter:
       resumed?.promoteAfter ?? new Date(opts.now().getTime() + opts.overlapMs).toISOString(),
+    ...(plan.kind === 'rollback' ? { by: 'rollback' as const } : {}),
   };
 }
 

@@ -51,6 +51,11 @@ export interface PendingRotation {
   ringBefore: string[];
   /** Set by a two-step rotation: earliest time promotion may happen. */
   promoteAfter: string | undefined;
+  /**
+   * Set by a rollback, whose "promoted" key is the previous one: a run that finds it finishes
+   * the rollback, never a rotation to that key. Absent in older records and for rotations.
+   */
+  by?: 'rollback';
 }
 
 /** Everything stekctl reads from one node in one read-only command. */

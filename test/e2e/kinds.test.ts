@@ -5,6 +5,7 @@ import type { TlsVersion } from '../../src/inventory/types.js';
 import { offerTicket, takeTicket, type ProbeTarget } from '../../src/probe/index.js';
 import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
 import { runCli } from './cli.js';
+import { startCli, waitForTransactions, waitUntil } from './invariant-extra.js';
 
 let fleet: Fleet;
 let inventory: string;
@@ -200,6 +201,27 @@ describe('Apache and HAProxy pools, and one run over all three kinds', () => {
     const { code, doc } = await rotateJson(['--pool', 'app', '--promote']);
     expect(code).toBe(0);
     expect(doc.pools[0]?.outcome).toBe('rotated');
+  });
+
+  it('apache: a run killed during the switch is finished by the next one, which keeps the previous key for a rollback', async () => {
+    const [first] = fleet.pool('app').nodes as [FleetNode];
+    const previous = (await status('app')).pools[0]!.ring[0]!;
+    const run = startCli(['rotate', '-i', inventory, '--pool', 'app', '--yes', '--overlap', '0s']);
+    // Killed once a node records the switch: after it, every ring names the new key alone.
+    await waitUntil('the switch recorded on a node', async () =>
+      /"phase": "promoted"/.test(
+        await readFile(`${first.keyDir}/stekctl.json`, 'utf8').catch(() => ''),
+      ),
+    );
+    run.kill('SIGKILL');
+    await run.exited;
+    await waitForTransactions(fleet, 'app');
+    const { code, doc } = await rotateJson(['--pool', 'app']);
+    expect(code).toBe(0);
+    expect(doc.pools[0]?.outcome).toBe('rotated');
+    const dry = await runCli(['rollback', '-i', inventory, '--pool', 'app', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`make the previous key ${previous.slice(0, 12)} primary again`);
   });
 
   it('rejects 80-byte keys for an Apache pool before contacting anything', async () => {

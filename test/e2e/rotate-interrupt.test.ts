@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fleet, FleetNode } from './fleet/index.js';
 import { startWebPool } from './web-pool.js';
-import { startCli, waitForOutput, waitForTransactions } from './invariant-extra.js';
+import { startCli, waitForOutput, waitForTransactions, waitUntil } from './invariant-extra.js';
 import { runCli } from './cli.js';
 import {
   assertInvariant,
@@ -101,5 +101,57 @@ describe('a rotation interrupted', () => {
     expect(watched.problems).toEqual([]);
     const after = await assertInvariant(fleet, 'web');
     expect(new Set([...after.rings.values()].map((r) => r.join()))).toHaveProperty('size', 1);
+  });
+
+  it('a rollback killed part-way: rotate refuses, status says so, the rollback run again finishes it', async () => {
+    const ringBefore = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
+    expect((await runCli(['rotate', '-i', inventory, '--yes', '--overlap', '0s'])).code).toBe(0);
+    const rotated = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
+    const run = startCli(['rollback', '-i', inventory, '--yes']);
+    // Killed once a node records the rollback's promotion: its transaction goes on without it.
+    await waitUntil('a rollback record on a node', async () =>
+      (await readFile(`${nodes[0]!.keyDir}/stekctl.json`, 'utf8').catch(() => '')).includes(
+        '"by": "rollback"',
+      ),
+    );
+    run.kill('SIGKILL');
+    await run.exited;
+    await waitForTransactions(fleet, 'web');
+    await assertInvariant(fleet, 'web');
+
+    const status = await runCli(['status', '-i', inventory]);
+    expect(status.stdout).toContain(
+      `rollback in progress or stopped part-way: previous key ${ringBefore[0]!.slice(0, 12)} made primary again`,
+    );
+    expect(status.stdout).toContain(`else \`stekctl rollback -i ${inventory} -p web\` does`);
+    // A rotation would resume it as a rotation to the previous key: it refuses, changing nothing.
+    const rotate = await runCli(['rotate', '-i', inventory, '--yes']);
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toContain(
+      `a rollback to key ${ringBefore[0]!.slice(0, 12)} stopped before it finished`,
+    );
+    expect(rotate.stderr).toContain(`run \`stekctl rollback -i ${inventory} -p web\` to finish it`);
+
+    const again = runCli(['rollback', '-i', inventory, '--yes']);
+    const watched = await watchInvariant(fleet, 'web', again);
+    const res = await again;
+    expect(res.code, res.stderr).toBe(0);
+    expect(watched.problems).toEqual([]);
+    expect(res.stdout).toContain(
+      `rolled back: every node encrypts with ${ringBefore[0]!.slice(0, 12)}`,
+    );
+    const after = await assertInvariant(fleet, 'web');
+    // The ring recorded before the rotation, less the keys that rotation retired.
+    for (const r of after.rings.values()) {
+      expect(r[0]).toBe(ringBefore[0]);
+      expect(r).not.toContain(rotated[0]);
+    }
+    // The rolled-back key is gone, and the next rotation starts from the restored ring.
+    for (const n of nodes) expect(await filesOf(n)).not.toContain(`${rotated[0]}.key`);
+    const next = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
+    expect(next.code, next.stderr).toBe(0);
+    const doc = JSON.parse(next.stdout) as { pools: { kind: string; after: string[] }[] };
+    expect(doc.pools[0]?.kind).toBe('rotate');
+    expect(doc.pools[0]?.after.slice(1)).toEqual(ringBefore.slice(0, 1));
   });
 });
