@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PoolReport } from '../fleet/inspect-pools.js';
 import type { PendingRotation } from '../servers/types.js';
-import { describePending } from './render-status.js';
+import { parseLockText } from '../servers/node-state.js';
+import { describeLock, describePending } from './render-status.js';
 
 const key = 'ab'.repeat(16);
 const now = new Date('2026-12-02T06:00:00.000Z');
@@ -53,6 +54,45 @@ describe('describePending', () => {
     const due = staged('2026-12-02T05:00:00.000Z');
     expect(describePending(poolWith(due, undefined, undefined), now)).toBe(
       'rotation in progress or stopped part-way: key abababababab staged on 1 of 3 nodes, which `rotate --promote` cannot finish; its run finishes it if one is under way, else `stekctl rotate -p web` does, bringing every node to one ring',
+    );
+  });
+});
+
+describe('describeLock', () => {
+  const locked = (...texts: (string | undefined)[]): PoolReport =>
+    ({
+      pool: 'web',
+      nodes: texts.map((t, i) => ({
+        node: `n${i}`,
+        state: t === undefined ? {} : { lock: parseLockText(t) },
+      })),
+    }) as unknown as PoolReport;
+  const holder = (expires: string) =>
+    JSON.stringify({
+      runId: 'r1',
+      host: 'ops1',
+      pid: 4242,
+      user: 'deploy',
+      started: '2026-12-02T05:50:00.000Z',
+      expires,
+    });
+
+  it('says nothing for a pool no run holds', () => {
+    expect(describeLock(locked(undefined, undefined), now)).toBeUndefined();
+  });
+
+  it('names the run holding the lock, on how many nodes, and until when', () => {
+    expect(describeLock(locked(holder('2026-12-02T06:20:00.000Z'), undefined), now)).toBe(
+      'locked by deploy@ops1 (pid 4242) since 2026-12-02T05:50:00.000Z on 1 of 2 nodes, until 2026-12-02T06:20:00.000Z: a run under way, or one that died (a run on ops1 breaks it at once when that process is gone, any run once it has expired)',
+    );
+  });
+
+  it('says an expired lock is broken by the next run, and an unreadable one by hand', () => {
+    expect(describeLock(locked(holder('2026-12-02T05:55:00.000Z')), now)).toContain(
+      'expired at 2026-12-02T05:55:00.000Z: the next run breaks it',
+    );
+    expect(describeLock(locked('not json\u001b[31m'), now)).toBe(
+      'locked by ?@? since ?, an unreadable lock: `rotate --break-lock` removes it once you know no run holds it',
     );
   });
 });

@@ -18,6 +18,8 @@ export function renderStatus(reports: PoolReport[], t: Terminal, now = new Date(
     out.push(`${t.bold(`pool ${r.pool}`)} (${r.server}): ${color(verdictText[r.verdict])}`);
     const pending = describePending(r, now);
     if (pending) out.push(`  ${t.yellow(pending)}`);
+    const lock = describeLock(r, now);
+    if (lock) out.push(`  ${t.yellow(lock)}`);
     for (const n of r.nodes) {
       if (!n.state) {
         // The reason is told once: in the faults below when they name it, else here.
@@ -126,7 +128,28 @@ export function statusDocument(inventory: Inventory, reports: PoolReport[], ok: 
         ...(n.state?.runtimeKeys ? { runtimeKeys: n.state.runtimeKeys } : {}),
         lastRotation: n.state?.manifest?.lastRotation,
         pending: n.state?.manifest?.pending,
+        // The pool lock in this node's key directory: the run holding it, or one that died.
+        ...(n.state?.lock ? { lock: n.state.lock } : {}),
       })),
     })),
   };
+}
+
+/**
+ * The pool lock, as the nodes hold it: a run under way, or one that died (a later run breaks the
+ * lock of a dead process on its own machine at once, and anyone's once it has expired).
+ */
+export function describeLock(r: PoolReport, now: Date): string | undefined {
+  const held = r.nodes.filter((n) => n.state?.lock);
+  const lock = held[0]?.state?.lock;
+  if (!lock) return undefined;
+  const who = `${lock.user || '?'}@${lock.host || '?'}${lock.pid === undefined ? '' : ` (pid ${lock.pid})`}`;
+  const on = held.length < r.nodes.length ? ` on ${held.length} of ${r.nodes.length} nodes` : '';
+  const expires = Date.parse(lock.expires);
+  const until = Number.isNaN(expires)
+    ? 'an unreadable lock: `rotate --break-lock` removes it once you know no run holds it'
+    : expires <= now.getTime()
+      ? `expired at ${lock.expires}: the next run breaks it`
+      : `until ${lock.expires}: a run under way, or one that died (a run on ${lock.host || 'that machine'} breaks it at once when that process is gone, any run once it has expired)`;
+  return `locked by ${who} since ${lock.started || '?'}${on}, ${until}`;
 }

@@ -4,7 +4,8 @@ import { OperationError } from '../errors.js';
 import { parseReadOutput } from './parse-state.js';
 import { buildReadScript } from './read-script.js';
 import { parseManifest } from './ring-entries.js';
-import type { NodeState, RawNodeState, ServerAdapter } from './types.js';
+import { printable } from './printable.js';
+import type { NodeState, RawNodeState, RecordedLock, ServerAdapter } from './types.js';
 
 /** Reads a node's key state with one read-only command. */
 export async function readNodeState(
@@ -81,6 +82,7 @@ export function interpretState(
     ticketLifetime: raw.ticketLifetime,
     ...(raw.pidFile !== undefined ? { pidFile: raw.pidFile } : {}),
     ...(raw.runtimeKeys ? { runtimeKeys: raw.runtimeKeys } : {}),
+    ...(raw.lockText !== undefined ? { lock: parseLockText(raw.lockText) } : {}),
     problems,
   };
 }
@@ -112,4 +114,28 @@ function runtimeKeysProblem(node: NodeSpec, raw: RawNodeState): string | undefin
 function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return lines[lines.length - 1] ?? '';
+}
+
+/**
+ * The lock file as its run wrote it (stekctl's JSON). Another text there is still a lock, which
+ * keeps every run out: it is reported with empty fields rather than dropped.
+ */
+export function parseLockText(text: string): RecordedLock {
+  let j: Record<string, unknown> = {};
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed && typeof parsed === 'object') j = parsed as Record<string, unknown>;
+  } catch {
+    // An unreadable lock: fields stay empty.
+  }
+  const str = (k: string): string =>
+    typeof j[k] === 'string' ? printable(j[k]).slice(0, 200) : '';
+  return {
+    runId: str('runId'),
+    host: str('host'),
+    pid: typeof j.pid === 'number' && Number.isInteger(j.pid) ? j.pid : undefined,
+    user: str('user'),
+    started: str('started'),
+    expires: str('expires'),
+  };
 }

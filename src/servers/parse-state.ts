@@ -55,6 +55,13 @@ export function parseReadOutput(stdout: string): RawNodeState {
       case 'm~':
         if (raw.manifestText !== undefined) raw.manifestText += textLine(line, tag);
         break;
+      case 'L0':
+        raw.lockText = '';
+        break;
+      case 'l':
+      case 'l~':
+        if (raw.lockText !== undefined) raw.lockText += textLine(line, tag);
+        break;
       case 'R':
         if (f[1]) raw.referenced.set(f[1], referenceRecord(f, raw.files));
         break;

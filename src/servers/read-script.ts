@@ -49,6 +49,7 @@ export function buildReadScript(
     'else echo "D|missing"; fi',
     textRecords('c', '"$d/tickets.conf"'),
     textRecords('m', '"$d/stekctl.json"'),
+    textRecords('l', '"$d/stekctl.lock"'),
   ];
   if (directive) {
     // Key files the managed conf refers to, wherever they are (a hand-placed key may live outside keyDir).
@@ -89,7 +90,7 @@ export function buildReadScript(
  * shell's read of a small file): `C0|` (or `M0|`) when the file exists, `c|<line>` for each line,
  * and `c~|<rest>` for a last line without a newline, so that the parser rebuilds it exactly.
  */
-function textRecords(tag: 'c' | 'm', file: string): string {
+function textRecords(tag: 'c' | 'm' | 'l', file: string): string {
   const first = tag.toUpperCase();
   return (
     `if [ -f ${file} ]; then echo "${first}0|"; stek_l=; ` +

@@ -77,7 +77,19 @@ export interface NodeState {
   pidFile?: string;
   /** HAProxy with runtimeApi: key ids in the running process, in file order (show tls-keys). */
   runtimeKeys?: string[] | 'unreadable';
+  /** The pool lock in the key directory: the run that holds it, or held it before it died. */
+  lock?: RecordedLock;
   problems: string[];
+}
+
+/** What a node's stekctl.lock says of its run; fields it lacks are empty. */
+export interface RecordedLock {
+  runId: string;
+  host: string;
+  pid: number | undefined;
+  user: string;
+  started: string;
+  expires: string;
 }
 
 /** What differs between server kinds: file names, directives, how a config dump is taken. */
@@ -206,6 +218,8 @@ export interface RawNodeState {
   pidFile?: string;
   /** HAProxy with runtimeApi: what `show tls-keys` says, as key ids in file order. */
   runtimeKeys?: string[] | 'unreadable';
+  /** Text of <keyDir>/stekctl.lock, when it exists (one line of JSON). */
+  lockText?: string;
   complete: boolean;
 }
 

@@ -44,8 +44,13 @@ describe('a rotation interrupted', () => {
     expect(await readFile(`${nodes[0]!.keyDir}/stekctl.lock`, 'utf8')).toContain(
       `"pid":${run.pid}`,
     );
-    expect((await runCli(['status', '-i', inventory])).stdout).toContain(
+    const status = (await runCli(['status', '-i', inventory])).stdout;
+    expect(status).toContain(
       `rotation in progress: key ${newKey.slice(0, 12)} staged, may be promoted `,
+    );
+    // ...and who holds the lock, which the next run breaks: its process is gone.
+    expect(status).toMatch(
+      new RegExp(`locked by \\S+@\\S+ \\(pid ${run.pid}\\) since \\S+, until `),
     );
 
     const next = runCli(['rotate', '-i', inventory, '--yes', '--json']);
