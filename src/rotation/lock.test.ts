@@ -13,6 +13,7 @@ import { buildReadScript } from '../servers/read-script.js';
 import { retireLockRelease } from './lock-handoff.js';
 import {
   acquireLockScript,
+  describeHolder,
   heldLockScript,
   lockThenScript,
   newLockHolder,
@@ -191,5 +192,21 @@ describe('retireLockRelease', () => {
     release?.onReleased();
     expect(p.lockedByUs).toEqual([]);
     expect(p.released).toEqual([n1]);
+  });
+});
+
+describe('a lock file written by something else', () => {
+  it('is described in printable text only', () => {
+    const text = JSON.stringify({
+      runId: 'x',
+      host: 'evil\u001b]0;owned\u0007',
+      pid: 7,
+      user: 'ops\u001b[31m',
+      started: 's',
+      expires: 'e',
+    });
+    const held = parseLockOutput(`LOCK|held|${Buffer.from(text).toString('base64')}\n`);
+    const described = describeHolder(held?.status === 'held' ? held.holder : undefined);
+    expect(described).toBe('ops?[31m@evil?]0;owned? (pid 7, since s, until e)');
   });
 });

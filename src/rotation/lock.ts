@@ -2,6 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import { takeDirLock } from '../servers/dir-flock.js';
+import { parseLockText } from '../servers/node-state.js';
 import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
@@ -150,7 +151,10 @@ export function parseLockOutput(stdout: string): LockResult | undefined {
   const text = Buffer.from(raw ?? '', 'base64').toString('utf8');
   let holder: LockHolder | undefined;
   try {
-    holder = JSON.parse(text) as LockHolder;
+    JSON.parse(text);
+    // Its fields end up in messages: taken as printable text, whatever the file holds.
+    const recorded = parseLockText(text);
+    holder = { ...recorded, pid: recorded.pid ?? Number.NaN };
   } catch {
     holder = undefined;
   }
@@ -180,6 +184,6 @@ function processAlive(pid: number): boolean {
 
 export function describeHolder(holder: LockHolder | undefined): string {
   return holder
-    ? `${holder.user}@${holder.host} (pid ${holder.pid}, since ${holder.started})`
+    ? `${holder.user}@${holder.host} (pid ${holder.pid}, since ${holder.started}, until ${holder.expires})`
     : 'an unknown run';
 }

@@ -70,6 +70,8 @@ describe('pool locks', () => {
       const res = await runCli(['rotate', '-i', inventory, '--yes']);
       expect(res.code, res.stdout + res.stderr).toBe(4);
       expect(res.stderr).toContain('ops@ops-box (pid 4242');
+      // Until when: the time from which the next run breaks it.
+      expect(res.stderr).toContain(`, until ${JSON.parse(text).expires as string})`);
       expect(res.stderr).toContain(node.host);
       const json = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
       expect(json.code).toBe(4);
