@@ -59,8 +59,42 @@ function readUnsigned(der: Buffer, item: DerItem): number | undefined {
   return bytes.reduce((acc, b) => acc * 256 + b, 0);
 }
 
+/**
+ * Node 22.23, 24.17 and later (CVE-2026-48934) put the identity a session was authenticated for
+ * in front of the DER: this prefix, a 16-bit length and the name (the connection's servername,
+ * else its host). They resume a session only on a connection to that same identity, and a bare
+ * DER session only without certificate verification. Node 20 hands out bare DER.
+ */
+const identityPrefix = Buffer.from('\0nodejs:tls:session:1\0', 'latin1');
+
+function splitSession(session: Buffer): { identity: string; der: Buffer } | undefined {
+  const start = identityPrefix.length;
+  if (session.length < start + 2 || !session.subarray(0, start).equals(identityPrefix)) {
+    return undefined;
+  }
+  const end = start + 2 + session.readUInt16BE(start);
+  if (session.length < end) return undefined;
+  return { identity: session.toString('utf8', start + 2, end), der: session.subarray(end) };
+}
+
+/**
+ * A session taken from one node, to be offered to another: the whole point of the probes, which
+ * test that a peer resumes the ticket (not who the peer is; with `probe.ca` the first handshake
+ * verified the certificate). Node would drop a session recorded for another identity, so the
+ * record names `identity`, the one Node derives for the connection it is offered on.
+ */
+export function sessionFor(session: Buffer, identity: string): Buffer {
+  const split = splitSession(session);
+  if (!split || split.identity === identity) return session;
+  const name = Buffer.from(identity, 'utf8');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(name.length, 0);
+  return Buffer.concat([identityPrefix, length, name, split.der]);
+}
+
 /** Returns the ticket held by a serialised session, or undefined when it holds none. */
-export function readSessionTicket(session: Buffer): SessionTicket | undefined {
+export function readSessionTicket(serialised: Buffer): SessionTicket | undefined {
+  const session = splitSession(serialised)?.der ?? serialised;
   const outer = readItem(session, 0, session.length);
   if (!outer || outer.tag !== tagSequence) return undefined;
   let ticket: Buffer | undefined;

@@ -10,6 +10,7 @@ import {
   type ProbeErrorCode,
 } from './probe-error.js';
 import { formatAddress, type ProbeTarget } from './probe-target.js';
+import { sessionFor } from './session-ticket.js';
 
 /** What one probe connection saw. Holds session bytes: keep it in memory only. */
 export interface HandshakeOutcome {
@@ -171,7 +172,8 @@ export async function runHandshakeHere(
       port: target.port,
       servername: sni,
       secureContext: contextFor(version, ca),
-      session: options.session,
+      // The identity Node binds sessions to: the servername, else the host.
+      session: options.session && sessionFor(options.session, sni ?? target.host),
       rejectUnauthorized: ca !== undefined,
       checkServerIdentity: (_host, cert) =>
         ca === undefined ? undefined : tls.checkServerIdentity(verifyName, cert),

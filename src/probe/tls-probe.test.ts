@@ -28,6 +28,8 @@ const servers: TestServer[] = [];
 let a: TestServer;
 let b: TestServer;
 let c: TestServer;
+/** A peer of a on another address, as pool nodes are. */
+let far: TestServer;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'stekctl-probe-'));
@@ -36,7 +38,8 @@ beforeAll(async () => {
   a = await startTlsServer(certA, { ticketKeys: shared });
   b = await startTlsServer(certA, { ticketKeys: shared });
   c = await startTlsServer(certA, { ticketKeys: other });
-  servers.push(a, b, c);
+  far = await startTlsServer(certA, { ticketKeys: shared, host: '127.0.0.2' });
+  servers.push(a, b, c, far);
 });
 
 afterAll(async () => {
@@ -77,6 +80,26 @@ describe.each(versions)('%s', (version) => {
     expect(result.reused).toBe(false);
     expect(result.keyId).toBe(keyIdOf(other));
     expect(result.certFingerprint).toBe(sample.certFingerprint);
+  });
+});
+
+// Node 22.23 and 24.17 bind a session to the identity it was taken from (servername, else host)
+// and drop it on a connection to another: the offers must still reach the peer.
+describe.each(versions)('%s, a peer at another address', (version) => {
+  const atFar = (extra = {}) => makeTarget('far', far.port, { host: '127.0.0.2', ...extra });
+
+  it('resumes a ticket taken from 127.0.0.1 on 127.0.0.2', async () => {
+    const sample = await takeTicket(makeTarget('a', a.port), version);
+    expect(await offerTicket(atFar(), version, sample)).toMatchObject({ reused: true });
+  });
+
+  it('with probe.ca, by a servername the pool shares or by address alone', async () => {
+    const named = { ca: certA.certPath, servername: 'localhost' };
+    const sample = await takeTicket(makeTarget('a', a.port, named), version);
+    expect(await offerTicket(atFar(named), version, sample)).toMatchObject({ reused: true });
+    const byAddress = await takeTicket(makeTarget('a', a.port, { ca: certA.certPath }), version);
+    const offered = await offerTicket(atFar({ ca: certA.certPath }), version, byAddress);
+    expect(offered).toMatchObject({ reused: true });
   });
 });
 

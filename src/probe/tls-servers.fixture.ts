@@ -59,11 +59,13 @@ export interface TestServer {
 export interface TestServerOptions {
   ticketKeys?: Buffer;
   secureOptions?: number;
+  /** The loopback address to listen on; 127.0.0.1 unless said. */
+  host?: string;
 }
 
-function listen(server: net.Server): Promise<number> {
+function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+    server.listen(0, host, () => resolve((server.address() as net.AddressInfo).port));
   });
 }
 
@@ -100,7 +102,7 @@ export async function startTlsServer(
     s.on('close', () => sockets.delete(s));
   });
   server.on('tlsClientError', () => undefined);
-  const port = await listen(server);
+  const port = await listen(server, opts.host);
   return { port, server, close: closer(server, sockets) };
 }
 

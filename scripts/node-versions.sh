@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the unit tests on the other Node.js lines stekctl supports (22 and 24 unless NODE_VERSIONS
+# says otherwise), with arguments passed on to vitest. Each Node comes from the npm registry
+# (node-linux-<arch>) into node_modules/.cache, so no system Node changes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "no Node.js package for $(uname -m)" >&2; exit 1 ;;
+esac
+cache=node_modules/.cache/stekctl-node
+for v in ${NODE_VERSIONS:-22 24}; do
+  dir=$cache/$arch-$v
+  if [ ! -x "$dir/package/bin/node" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    tgz=$(npm pack --silent --pack-destination "$dir" "node-linux-$arch@$v")
+    tar -xzf "$dir/$tgz" -C "$dir" && rm -f "$dir/$tgz"
+  fi
+  echo "== Node.js $("$dir/package/bin/node" --version)"
+  PATH="$PWD/$dir/package/bin:$PATH" npx vitest run --project unit "$@"
+done
