@@ -52,7 +52,10 @@ export function renderPlan(plan: RotationPlan, t: Terminal, opts: { dryRun: bool
         acts.push(
           `delete ${s.deleteFiles.map((f) => f.replace(/\.key$/, '').slice(0, 12) + '.key').join(', ')}`,
         );
-      if (acts.length === 0) acts.push('record the rotation in stekctl.json');
+      if (acts.length === 0)
+        acts.push(
+          `record the ${plan.kind === 'rollback' ? 'rollback' : 'rotation'} in stekctl.json`,
+        );
       out.push(`     ${s.node.name.padEnd(18)} ${acts.join('; ')}`);
     }
     if (phase.expectKeyId && phase.steps.some((s) => s.reload)) {

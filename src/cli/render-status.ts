@@ -61,8 +61,14 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   const same = recorded.filter((p) => p.keyId === first.keyId).length;
   const partial = same < r.nodes.length;
   const on = partial ? ` on ${same} of ${r.nodes.length} nodes` : '';
-  if (first.by === 'rollback')
-    return `rollback in progress or stopped part-way: previous key ${key} made primary again${on}; ${by('finishes', 'stekctl rollback')}`;
+  if (first.by === 'rollback') {
+    // Where the key encrypts again, whichever nodes still hold the record.
+    const back = r.nodes.filter(
+      (n) => n.state?.ring.find((e) => e.role === 'encrypt')?.keyId === first.keyId,
+    ).length;
+    const where = back < r.nodes.length ? ` on ${back} of ${r.nodes.length} nodes` : '';
+    return `rollback in progress or stopped part-way: previous key ${key} made primary again${where}; ${by('finishes', 'stekctl rollback')}`;
+  }
   if (first.phase === 'promoted')
     return `rotation in progress: key ${key} promoted${on}, not yet retired; ${by('finishes', 'stekctl rotate')}`;
   // Only a stage recorded on every node can be promoted (findResumableStage); one on some nodes

@@ -60,6 +60,8 @@ export function rotateDocument(
     ok: report.exitCode === 0,
     stopped: report.stopped,
     preflight: report.preflight,
+    // Pools whose plan could not be made, why, and what to run instead: the whole run stopped.
+    refused: report.refused,
     plans: report.plans.map(planDocument),
     pools: report.results,
     warnings: report.warnings,

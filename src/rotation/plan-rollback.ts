@@ -43,13 +43,16 @@ export function planRollback(
     );
   }
   // Nodes that a stopped rollback already finished record the ring it rolled back from; the
-  // others still record the ring it returns to.
+  // others still record the ring it returns to. A finished node may carry a rollback record
+  // again: a run finishing the rollback steps every node, and it too may have been stopped.
   const finished = (n: NodeSpec): boolean =>
-    stopped !== undefined &&
-    stateOf(n).manifest?.pending === undefined &&
-    stateOf(n).manifest?.lastChange === 'rollback';
+    stopped !== undefined && stateOf(n).manifest?.lastChange === 'rollback';
   const deciding = pool.nodes.filter((n) => !finished(n));
-  const recorded = deciding.map((n) => stateOf(n).manifest?.previousRing);
+  // Every node finished but a record was left: they hold the ring the rollback returned to.
+  const recorded =
+    deciding.length > 0
+      ? deciding.map((n) => stateOf(n).manifest?.previousRing)
+      : [stateRingIds(stateOf(pool.nodes[0] as NodeSpec))];
   const target = recorded[0];
   if (!target || target.length === 0 || recorded.some((r) => r?.join() !== target.join())) {
     const missing = deciding.filter(

@@ -136,6 +136,12 @@ describe('a rotation interrupted', () => {
       `a rollback to key ${ringBefore[0]!.slice(0, 12)} stopped before it finished`,
     );
     expect(rotate.stderr).toContain(`run \`stekctl rollback -i ${inventory} -p web\` to finish it`);
+    const json = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      stopped: 'refused',
+      refused: [{ pool: 'web', reason: expect.stringContaining('a rollback to key') as unknown }],
+    });
 
     const again = runCli(['rollback', '-i', inventory, '--yes']);
     const watched = await watchInvariant(fleet, 'web', again);
@@ -158,5 +164,39 @@ describe('a rotation interrupted', () => {
     const doc = JSON.parse(next.stdout) as { pools: { kind: string; after: string[] }[] };
     expect(doc.pools[0]?.kind).toBe('rotate');
     expect(doc.pools[0]?.after.slice(1)).toEqual(ringBefore.slice(0, 1));
+  });
+
+  it('a rollback killed in its retire, and the run finishing it killed too: the third run finishes it', async () => {
+    expect((await runCli(['rotate', '-i', inventory, '--yes', '--overlap', '0s'])).code).toBe(0);
+    const rotated = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
+    const recordOf = (n: FleetNode) => readFile(`${n.keyDir}/stekctl.json`, 'utf8').catch(() => '');
+    // One node at a time: the first node finishes the rollback, the others do not.
+    const first = startCli(['rollback', '-i', inventory, '--yes', '--concurrency', '1']);
+    await waitUntil('the first node finishing the rollback', async () =>
+      (await recordOf(nodes[0]!)).includes('"lastChange": "rollback"'),
+    );
+    first.kill('SIGKILL');
+    await first.exited;
+    await waitForTransactions(fleet, 'web');
+    // The run finishing it records the rollback on the first node again, and is killed too.
+    const second = startCli(['rollback', '-i', inventory, '--yes', '--concurrency', '1']);
+    await waitUntil('the rollback recorded again on the first node', async () =>
+      (await recordOf(nodes[0]!)).includes('"by": "rollback"'),
+    );
+    second.kill('SIGKILL');
+    await second.exited;
+    await waitForTransactions(fleet, 'web');
+    await assertInvariant(fleet, 'web');
+
+    const third = await runCli(['rollback', '-i', inventory, '--yes']);
+    expect(third.code, third.stderr).toBe(0);
+    const after = await assertInvariant(fleet, 'web');
+    for (const r of after.rings.values()) expect(r).not.toContain(rotated[0]);
+    for (const n of nodes) {
+      const record = JSON.parse(await recordOf(n)) as { pending?: unknown; lastChange?: string };
+      expect(record.pending).toBeUndefined();
+      expect(record.lastChange).toBe('rollback');
+    }
+    expect((await runCli(['rotate', '-i', inventory, '--yes'])).code).toBe(0);
   });
 });
