@@ -26,6 +26,25 @@ async function filesOf(node: FleetNode): Promise<string[]> {
   return readdir(node.keyDir);
 }
 
+/** A node's stekctl.json as text; '' while it is being replaced. */
+function recordOf(node: FleetNode): Promise<string> {
+  return readFile(`${node.keyDir}/stekctl.json`, 'utf8').catch(() => '');
+}
+
+/**
+ * Starts stekctl and SIGKILLs it once the first node's record holds `marker`; the node-side
+ * transactions it started go on without it and are waited for.
+ */
+async function killWhenRecorded(args: string[], marker: string): Promise<void> {
+  const run = startCli(args);
+  await waitUntil(`${marker} on the first node`, async () =>
+    (await recordOf(nodes[0]!)).includes(marker),
+  );
+  run.kill('SIGKILL');
+  await run.exited;
+  await waitForTransactions(fleet, 'web');
+}
+
 describe('a rotation interrupted', () => {
   it('by SIGKILL during the overlap: the pool keeps serving, the next run completes it', async () => {
     const before = await assertInvariant(fleet, 'web');
@@ -112,16 +131,8 @@ describe('a rotation interrupted', () => {
     const ringBefore = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
     expect((await runCli(['rotate', '-i', inventory, '--yes', '--overlap', '0s'])).code).toBe(0);
     const rotated = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
-    const run = startCli(['rollback', '-i', inventory, '--yes']);
-    // Killed once a node records the rollback's promotion: its transaction goes on without it.
-    await waitUntil('a rollback record on a node', async () =>
-      (await readFile(`${nodes[0]!.keyDir}/stekctl.json`, 'utf8').catch(() => '')).includes(
-        '"by": "rollback"',
-      ),
-    );
-    run.kill('SIGKILL');
-    await run.exited;
-    await waitForTransactions(fleet, 'web');
+    // Killed once a node records the rollback's promotion.
+    await killWhenRecorded(['rollback', '-i', inventory, '--yes'], '"by": "rollback"');
     await assertInvariant(fleet, 'web');
 
     const status = await runCli(['status', '-i', inventory]);
@@ -169,23 +180,11 @@ describe('a rotation interrupted', () => {
   it('a rollback killed in its retire, and the run finishing it killed too: the third run finishes it', async () => {
     expect((await runCli(['rotate', '-i', inventory, '--yes', '--overlap', '0s'])).code).toBe(0);
     const rotated = [...(await assertInvariant(fleet, 'web')).rings.values()][0]!;
-    const recordOf = (n: FleetNode) => readFile(`${n.keyDir}/stekctl.json`, 'utf8').catch(() => '');
     // One node at a time: the first node finishes the rollback, the others do not.
-    const first = startCli(['rollback', '-i', inventory, '--yes', '--concurrency', '1']);
-    await waitUntil('the first node finishing the rollback', async () =>
-      (await recordOf(nodes[0]!)).includes('"lastChange": "rollback"'),
-    );
-    first.kill('SIGKILL');
-    await first.exited;
-    await waitForTransactions(fleet, 'web');
+    const oneByOne = ['rollback', '-i', inventory, '--yes', '--concurrency', '1'];
+    await killWhenRecorded(oneByOne, '"lastChange": "rollback"');
     // The run finishing it records the rollback on the first node again, and is killed too.
-    const second = startCli(['rollback', '-i', inventory, '--yes', '--concurrency', '1']);
-    await waitUntil('the rollback recorded again on the first node', async () =>
-      (await recordOf(nodes[0]!)).includes('"by": "rollback"'),
-    );
-    second.kill('SIGKILL');
-    await second.exited;
-    await waitForTransactions(fleet, 'web');
+    await killWhenRecorded(oneByOne, '"by": "rollback"');
     await assertInvariant(fleet, 'web');
 
     const third = await runCli(['rollback', '-i', inventory, '--yes']);
