@@ -75,8 +75,8 @@ async function flockWaiters(dir: string): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-    if (!cmd.startsWith('flock\0-w\0')) continue;
+    const args = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args[0] !== 'flock' || !args.includes('-w')) continue;
     if ((await readlink(`/proc/${name}/cwd`).catch(() => '')) === dir) out.push(Number(name));
   }
   return out;
