@@ -3,6 +3,10 @@ import type { KeyFileInfo, RawNodeState, ReferencedFile } from './types.js';
 
 const safeFileName = /^[A-Za-z0-9._-]+$/;
 
+/** The read's text records (textRecords in read-script.ts) and the field each one fills. */
+const textFields = { c: 'conf', m: 'manifestText', l: 'lockText' } as const;
+type TextTag = keyof typeof textFields;
+
 /** Parses the records of the read script. Unknown or malformed lines are ignored, not trusted. */
 export function parseReadOutput(stdout: string): RawNodeState {
   const raw: RawNodeState = {
@@ -34,34 +38,31 @@ export function parseReadOutput(stdout: string): RawNodeState {
         if (file) raw.files.push(file);
         break;
       }
-      // Base64 of the whole file (C, M), or its lines as text (C0 then c and c~, M0 then m, m~).
+      // Base64 of the whole file (C, M).
       case 'C':
         raw.conf = decode(f[1]);
         break;
       case 'M':
         raw.manifestText = decode(f[1]);
         break;
+      // A text file's lines: its start (C0, M0, L0), then each line (c, m, l; c~ for a last
+      // line without a newline).
       case 'C0':
-        raw.conf = '';
-        break;
       case 'M0':
-        raw.manifestText = '';
+      case 'L0':
+        raw[textFields[tag[0]!.toLowerCase() as TextTag]] = '';
         break;
       case 'c':
       case 'c~':
-        if (raw.conf !== undefined) raw.conf += textLine(line, tag);
-        break;
       case 'm':
       case 'm~':
-        if (raw.manifestText !== undefined) raw.manifestText += textLine(line, tag);
-        break;
-      case 'L0':
-        raw.lockText = '';
-        break;
       case 'l':
-      case 'l~':
-        if (raw.lockText !== undefined) raw.lockText += textLine(line, tag);
+      case 'l~': {
+        const field = textFields[tag[0] as TextTag];
+        const sofar = raw[field];
+        if (sofar !== undefined) raw[field] = sofar + textLine(line, tag);
         break;
+      }
       case 'R':
         if (f[1]) raw.referenced.set(f[1], referenceRecord(f, raw.files));
         break;
