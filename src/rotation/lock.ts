@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import { takeDirLock } from '../servers/dir-flock.js';
-import { parseLockText } from '../servers/node-state.js';
+import { parseLockRecord } from '../servers/node-state.js';
 import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
@@ -149,15 +149,12 @@ export function parseLockOutput(stdout: string): LockResult | undefined {
     return { status: 'error', message: message || 'cannot create the lock file' };
   }
   const text = Buffer.from(raw ?? '', 'base64').toString('utf8');
-  let holder: LockHolder | undefined;
-  try {
-    JSON.parse(text);
-    // Its fields end up in messages: taken as printable text, whatever the file holds.
-    const recorded = parseLockText(text);
-    holder = { ...recorded, pid: recorded.pid ?? Number.NaN };
-  } catch {
-    holder = undefined;
-  }
+  // Its fields end up in messages: taken as printable text, whatever the file holds.
+  const recorded = parseLockRecord(text);
+  const holder: LockHolder | undefined = recorded && {
+    ...recorded,
+    pid: recorded.pid ?? Number.NaN,
+  };
   return { status: 'held', raw: raw ?? '', holder };
 }
 

@@ -121,12 +121,20 @@ function lastLine(text: string): string {
  * keeps every run out: it is reported with empty fields rather than dropped.
  */
 export function parseLockText(text: string): RecordedLock {
+  return parseLockRecord(text) ?? parseLockRecord('{}')!;
+}
+
+/**
+ * The lock file's fields as printable text, whatever the file holds; undefined when it is not
+ * JSON at all.
+ */
+export function parseLockRecord(text: string): RecordedLock | undefined {
   let j: Record<string, unknown> = {};
   try {
     const parsed = JSON.parse(text) as unknown;
     if (parsed && typeof parsed === 'object') j = parsed as Record<string, unknown>;
   } catch {
-    // An unreadable lock: fields stay empty.
+    return undefined;
   }
   const str = (k: string): string =>
     typeof j[k] === 'string' ? printable(j[k]).slice(0, 200) : '';
