@@ -1,10 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { offerTicket, takeTicket, type ProbeTarget } from '../../src/probe/index.js';
 import { startFleet, type Fleet, type FleetNode } from './fleet/index.js';
 import { runCli } from './cli.js';
+import { canBind } from '../../src/loopback/wait.js';
+import { sshPort as fleetSshPort, tlsPort as fleetTlsPort } from '../../src/loopback/plan.js';
 import { preflightFailureOf } from './rotate-doc.js';
 import { assertInvariant, listKeyDirs, targetOf, versions } from './invariant.js';
 import { leftovers, waitUntil } from './invariant-extra.js';
@@ -23,16 +25,20 @@ let named: { node: FleetNode; host: string; sshPort: number; tlsPort: number }[]
 let knownHosts: string;
 let inventory: string;
 
-/** A port nothing listens on at `host` right now. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
+/**
+ * Two distinct ports nothing listens on at `host` right now, below the kernel's ephemeral range
+ * (32768 and up on Linux): the suite's other files connect out over loopback at the same time,
+ * and an outgoing connection's port taken between this pick and the listener's bind would make
+ * that bind fail.
+ */
+async function freePorts(host: string): Promise<[number, number]> {
+  const picked: number[] = [];
+  while (picked.length < 2) {
+    const port = randomInt(10_000, 32_000);
+    if (port === fleetSshPort || port === fleetTlsPort || picked.includes(port)) continue;
+    if (await canBind(host, port)) picked.push(port);
+  }
+  return [picked[0]!, picked[1]!];
 }
 
 function bracketed(host: string): string {
@@ -99,12 +105,8 @@ beforeAll(async () => {
     [nodes[2]!, '::1'],
   ] as const) {
     const address = host === 'localhost' ? '127.0.0.1' : host;
-    const entry = {
-      node,
-      host,
-      sshPort: await freePort(address),
-      tlsPort: await freePort(address),
-    };
+    const [extraSsh, extraTls] = await freePorts(address);
+    const entry = { node, host, sshPort: extraSsh, tlsPort: extraTls };
     await startExtraSshd(node, address, entry.sshPort);
     await addNginxListener(node, address, entry.tlsPort);
     named.push(entry);
