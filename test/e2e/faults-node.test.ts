@@ -13,12 +13,11 @@ import {
   killSshd,
   leftovers,
   readCalls,
-  startBlackHole,
   startCli,
-  startRelay,
   waitForTransactions,
   waitUntil,
 } from './invariant-extra.js';
+import { startBlackHole, startRelay } from './network-faults.js';
 
 /**
  * One node fails at a point of a rotation that rotate-faults.test.ts does not cover (issue 7):

@@ -7,12 +7,11 @@ import { assertInvariant, assertRingsAsBefore } from './invariant.js';
 import {
   leftovers,
   startCli,
-  startRelay,
   waitForOutput,
   waitForTransactions,
-  type Relay,
   type RunningCli,
 } from './invariant-extra.js';
+import { startRelay, type Relay } from './network-faults.js';
 
 /**
  * stekctl stopped by a signal in each phase of a rotation (issue 7). The phase is recognised by
