@@ -15,6 +15,9 @@ export interface LockHolder {
   expires: string;
 }
 
+/** Lock lifetime beyond the overlap: long enough for any real run, short enough to recover. */
+export const lockSlackMs = 30 * 60_000;
+
 export function newLockHolder(runId: string, ttlMs: number, now: Date): LockHolder {
   return {
     runId,

@@ -33,7 +33,7 @@ export function planRollback(
   if (pending) {
     throw new OperationError(
       `pool ${pool.name}: a rotation is in progress (${pending.name} has key ${stateOf(pending).manifest?.pending?.keyId.slice(0, 12)} ${stateOf(pending).manifest?.pending?.phase})`,
-      `run \`stekctl rotate -p ${pool.name}\` to complete or undo it first`,
+      `run \`stekctl rotate -p ${pool.name}\` to finish it first, then roll back`,
     );
   }
   if (!stopped && pool.nodes.every((n) => stateOf(n).manifest?.lastChange === 'rollback')) {

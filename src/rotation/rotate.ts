@@ -6,15 +6,15 @@ import { OperationError, StekError } from '../errors.js';
 import { directProber } from '../probe/index.js';
 import { openPoolProber, type PoolProber } from '../probe/ssh-probe-pool.js';
 import { closeSessions } from '../remote/session-pool.js';
-import { quoteShell } from '../remote/shell.js';
 import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
 import { lifetimeWarning } from './lifetime.js';
 import { checkThroughProber, startDirectChecks } from './listening.js';
-import { newLockHolder, releaseLockScript } from './lock.js';
+import { lockSlackMs, newLockHolder } from './lock.js';
 import { planRollback } from './plan-rollback.js';
 import { planRotation, type RotationMode } from './plan-rotation.js';
 import { preflightPool, type PreflightResult } from './preflight.js';
+import { extendLocks, releaseLocks } from './run-locks.js';
 import { runPoolPlan } from './run-pool.js';
 import type { PoolRunResult } from './run-types.js';
 import type { EmitEvent, RotationPlan } from './types.js';
@@ -60,9 +60,6 @@ export interface RotateReport {
   lastRotation: Record<string, string | undefined>;
   warnings: string[];
 }
-
-/** Lock lifetime beyond the overlap: long enough for any real run, short enough to recover. */
-const lockSlackMs = 30 * 60_000;
 
 /**
  * The whole run: preflight and lock every pool, plan, ask, then carry out each pool's plan.
@@ -181,6 +178,14 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       return report;
     }
     if (req.dryRun) return report;
+    // A plan that waits past the lock's expiry (a stage finished at the time it recorded) first
+    // makes the lock last that long.
+    report.preflight.push(
+      ...(await extendLocks(report.plans, pre, holder, sessions, req.concurrency)).map((x) => ({
+        ...x,
+        locked: [],
+      })),
+    );
     // Before asking: a pool whose probes cannot run (probe.via: ssh), or whose TLS servers do not
     // answer its probing node, stops before any write.
     await Promise.all(
@@ -269,27 +274,4 @@ function withProbeSource(result: PoolRunResult, probe: PoolProber | undefined): 
 
 function worst(codes: (0 | 1 | 3)[]): 0 | 1 | 3 {
   return codes.includes(3) ? 3 : codes.includes(1) ? 1 : 0;
-}
-
-async function releaseLocks(
-  pre: PreflightResult[],
-  sessions: SessionMap,
-  runId: string,
-  concurrency: number,
-): Promise<void> {
-  // Bounded by --concurrency like every other round of commands: the operator's limit holds for
-  // the whole run, clean-up included.
-  const limit = pLimit(Math.max(1, concurrency));
-  await Promise.allSettled(
-    pre.flatMap((p) =>
-      p.lockedByUs.map((node) =>
-        limit(async () => {
-          const session = sessions.get(node);
-          await session?.exec(`sh -c ${quoteShell(releaseLockScript(node, runId))}`, {
-            timeoutMs: 15_000,
-          });
-        }),
-      ),
-    ),
-  );
 }
