@@ -114,7 +114,7 @@ export function sshConfigOption(): Option {
 export function stateDirOption(): Option {
   return new Option(
     '--state-dir <dir>',
-    'where stekctl keeps its audit log (default: $STEKCTL_STATE_DIR, /var/lib/stekctl as root, else ~/.local/state/stekctl)',
+    'where stekctl keeps its audit log (default: $STEKCTL_STATE_DIR, /var/lib/stekctl as root, else $XDG_STATE_HOME/stekctl or ~/.local/state/stekctl)',
   );
 }
 

@@ -116,7 +116,10 @@ interface EvidenceOptions {
 /**
  * Keeps the evidence of a run: one audit line, always (dry runs and refusals included), and the
  * metrics file when asked. A failure to write them is reported but does not change what the run
- * did to the fleet, so it does not change the exit code either.
+ * did to the fleet, so it does not change the exit code either. The metrics describe the last
+ * run that tried to change the pools: a dry run, or a run that another run's lock kept off,
+ * leaves them as they are, so that neither hides a failure an alert is firing for (nor raises
+ * one: a locked run shows as a key that grows old).
  */
 export async function recordEvidence(
   command: 'rotate' | 'rollback',
@@ -135,7 +138,7 @@ export async function recordEvidence(
       `stekctl: warning: could not append to the audit log ${auditPath}: ${(err as Error).message}\n`,
     );
   }
-  if (opts.metricsFile) {
+  if (opts.metricsFile && !report.dryRun && report.stopped !== 'locked') {
     const last = new Map(
       Object.entries(report.lastRotation).map(([pool, iso]) => [
         pool,

@@ -21,7 +21,7 @@ const help: Record<string, string> = {
   stekctl_rotation_verify_ok:
     '1 if the verification inside the last rotate or rollback run passed, else 0.',
   stekctl_rotation_exit_code:
-    'Exit code of the last run for the pool (0 ok, 1 failed and restored, 3 not restored, 4 locked).',
+    'Exit code of the last run for the pool (0 ok, 1 failed or refused, nothing left changed, 3 not restored).',
   stekctl_verify_ok: '1 if the last verification of the pool passed, else 0.',
   stekctl_verify_timestamp_seconds: 'Time of the last verification of the pool.',
   stekctl_resumption_ratio: 'Share of ticket offers the node resumed in the last verification.',
@@ -50,7 +50,7 @@ export function rotationSamples(
     out.push({
       name: 'stekctl_rotation_success',
       labels: { pool },
-      value: report.dryRun ? 1 : ok ? 1 : 0,
+      value: ok ? 1 : 0,
     });
     out.push({ name: 'stekctl_rotation_exit_code', labels: { pool }, value: exit });
     out.push({ name: 'stekctl_rotation_duration_seconds', labels: { pool }, value: runSeconds });

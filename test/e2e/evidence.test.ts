@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrometheus } from '../support/prometheus.js';
 import { startFleet, type Fleet } from './fleet/index.js';
@@ -28,6 +28,11 @@ describe('evidence of runs: audit log and metrics', () => {
       m.find((s) => s.name === 'stekctl_rotation_last_success_timestamp_seconds')?.value,
     ).toBeGreaterThan(Date.now() / 1000 - 60);
     expect(m.find((s) => s.name === 'stekctl_rotation_verify_ok')?.value).toBe(1);
+    // A dry run leaves the metrics of the last real run as they are.
+    const before = await readFile(metrics, 'utf8');
+    const dry = ['-i', inventory, '--dry-run', '--metrics-file', metrics];
+    expect((await runCli(['rotate', ...dry, '--audit-log', `${audit}.dry`])).code).toBe(0);
+    expect(await readFile(metrics, 'utf8')).toBe(before);
     expect((await runCli(['rollback', ...common])).code).toBe(0);
     const lines = (await readFile(audit, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(3);
@@ -61,8 +66,11 @@ describe('evidence of runs: audit log and metrics', () => {
     }
   });
 
-  it('records a locked run too, with exit code 4, and prints one line', async () => {
+  it('records a locked run too, with exit code 4, and prints one line; metrics left as they are', async () => {
     const audit = `${fleet.dir}/state/locked.log`;
+    const metrics = `${fleet.dir}/locked.prom`;
+    const last = 'stekctl_rotation_success{pool="web"} 0\n';
+    await writeFile(metrics, last);
     const node = fleet.nodes[0]!;
     const holder = {
       runId: 'x',
@@ -74,7 +82,8 @@ describe('evidence of runs: audit log and metrics', () => {
     };
     await node.sh(`printf '%s\\n' '${JSON.stringify(holder)}' > ${node.keyDir}/stekctl.lock`);
     try {
-      const res = await runCli(['rotate', '-i', inventory, '--yes', '--audit-log', audit]);
+      const evidence = ['--audit-log', audit, '--metrics-file', metrics];
+      const res = await runCli(['rotate', '-i', inventory, '--yes', ...evidence]);
       expect(res.code).toBe(4);
       expect(res.stdout).toBe('');
       expect(res.stderr.trim().split('\n')).toHaveLength(1);
@@ -82,6 +91,7 @@ describe('evidence of runs: audit log and metrics', () => {
       const rec = JSON.parse((await readFile(audit, 'utf8')).trim()) as AuditRecord;
       expect(rec.exitCode).toBe(4);
       expect(rec.outcome).toBe('locked');
+      expect(await readFile(metrics, 'utf8')).toBe(last);
     } finally {
       await node.sh(`rm -f ${node.keyDir}/stekctl.lock`);
     }
