@@ -1,60 +1,20 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 // The shebang's flag sizes V8's young generation, which node reads only at startup: see
 // semiSpaceFlag in process-memory.ts.
-import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { runMain } from './exit.js';
-import { tuneProcessMemory } from './process-memory.js';
-import { registerKeygen } from './keygen.js';
-import { registerRollback } from './rollback.js';
-import { registerRotate } from './rotate.js';
-import { registerStatus } from './status.js';
-import { registerVerify } from './verify.js';
-
-tuneProcessMemory();
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 /**
- * Commander calls one action; the action hands its work here so that runMain alone decides the
- * exit code.
+ * The command line is loaded by import() from here, which imports nothing else: Node's module
+ * loader reads a program's files many at once, and under a very low open-file limit it runs out
+ * of descriptors before any of stekctl's code runs (descriptor-limit.ts checks the limit a run
+ * needs only once it is loaded). That is told in one line with exit 2, like a limit too low for
+ * the run, instead of a stack trace.
  */
-let work: (() => Promise<number>) | undefined;
-const run = (fn: () => Promise<number>): void => {
-  work = fn;
-};
-
-const program = new Command('stekctl')
-  .description(
-    'Rotate TLS session ticket keys across nginx, Apache httpd, HAProxy and Node.js TLS fleets over SSH, and prove that sessions still resume.',
-  )
-  .version(pkg.version)
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride()
-  .addHelpText(
-    'after',
-    `
-Exit codes:
-  0  success
-  1  the operation failed; every pool that failed is as it was
-  2  usage or inventory error; nothing was contacted
-  3  failed and not fully restored; the output names what needs a person
-  4  another run holds the pool; nothing was touched`,
+try {
+  await import('./program.js');
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code !== 'EMFILE') throw err;
+  process.stderr.write(
+    'stekctl: too many open files while starting: the open-file limit (ulimit -n) is too low even to load stekctl; raise it (for example ulimit -n 1024) and run again\n',
   );
-
-registerRotate(program, run);
-registerStatus(program, run);
-registerVerify(program, run);
-registerRollback(program, run);
-registerKeygen(program, run);
-
-await runMain(async () => {
-  await program.parseAsync(process.argv);
-  if (!work) {
-    program.outputHelp();
-    return 2;
-  }
-  return work();
-});
+  process.exitCode = 2;
+}
