@@ -178,14 +178,6 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       return report;
     }
     if (req.dryRun) return report;
-    // A plan that waits past the lock's expiry (a stage finished at the time it recorded) first
-    // makes the lock last that long.
-    report.preflight.push(
-      ...(await extendLocks(report.plans, pre, holder, sessions, req.concurrency)).map((x) => ({
-        ...x,
-        locked: [],
-      })),
-    );
     // Before asking: a pool whose probes cannot run (probe.via: ssh), or whose TLS servers do not
     // answer its probing node, stops before any write.
     await Promise.all(
@@ -210,6 +202,15 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
     }
     if (req.confirm && !(await req.confirm(report.plans))) {
       report.stopped = 'declined';
+      report.exitCode = 1;
+      return report;
+    }
+    // The lock must last through the plan's waits: a stage finished at the time it recorded, or
+    // a question answered late, can need it longer than it was taken for.
+    const unlocked = await extendLocks(report.plans, pre, holder, sessions, req.concurrency);
+    if (unlocked.length > 0) {
+      report.preflight.push(...unlocked.map((x) => ({ ...x, locked: [] })));
+      report.stopped = 'preflight';
       report.exitCode = 1;
       return report;
     }
