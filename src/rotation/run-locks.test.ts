@@ -38,6 +38,19 @@ describe('lockExpiryNeeded', () => {
     expect(lockExpiryNeeded(waits(0, 10 * 60_000, 0), holder, now)).toBeUndefined();
   });
 
+  it('leaves an ordinary run alone: its waits are the overlap the lock was taken for', () => {
+    // The preflight and planning took a few minutes: the lock still outlasts the waits by plenty.
+    const later = new Date(now.getTime() + 5 * 60_000);
+    expect(lockExpiryNeeded(waits(0, 10 * 60_000, 0), holder, later)).toBeUndefined();
+  });
+
+  it('extends the lock of a question answered late', () => {
+    const late = new Date(now.getTime() + 35 * 60_000);
+    expect(lockExpiryNeeded(waits(0, 10 * 60_000, 0), holder, late)).toBe(
+      new Date(late.getTime() + 10 * 60_000 + lockSlackMs).toISOString(),
+    );
+  });
+
   it('asks for the waits and the margin from now when the plan waits longer', () => {
     const later = new Date(now.getTime() + 60_000);
     expect(lockExpiryNeeded(waits(0, 60 * 60_000), holder, later)).toBe(

@@ -9,11 +9,19 @@ import type { PreflightResult } from './preflight.js';
 import type { RotationPlan } from './types.js';
 
 /**
+ * What must be left of the lock's life once the plan's waits are over, for the phases after them:
+ * less than the margin a lock is taken with (lockSlackMs), so that an ordinary run, whose waits
+ * the lock was sized for, never needs one more command per node to extend it.
+ */
+const leftAfterWaitsMs = 10 * 60_000;
+
+/**
  * The lock a run takes lasts its longest overlap plus a margin. A run that finishes a key staged
- * earlier waits instead for the promotion time its stage recorded, which may be later than that:
- * its lock must then be made to last, or another run could judge it expired, break it and work
- * on the same nodes meanwhile. Returns the expiry the plan needs, or undefined when the lock the
- * run holds already lasts long enough.
+ * earlier waits instead for the promotion time its stage recorded, which may be later than that,
+ * and a run whose question was answered late starts later than its lock assumed: its lock must
+ * then be made to last, or another run could judge it expired, break it and work on the same
+ * nodes meanwhile. Returns the expiry the plan needs, or undefined when the lock the run holds
+ * already lasts long enough.
  */
 export function lockExpiryNeeded(
   plan: RotationPlan,
@@ -21,8 +29,8 @@ export function lockExpiryNeeded(
   now: Date,
 ): string | undefined {
   const waitMs = plan.phases.reduce((sum, ph) => sum + ph.waitBeforeMs, 0);
-  const needed = now.getTime() + waitMs + lockSlackMs;
-  return needed > Date.parse(holder.expires) ? new Date(needed).toISOString() : undefined;
+  if (now.getTime() + waitMs + leftAfterWaitsMs <= Date.parse(holder.expires)) return undefined;
+  return new Date(now.getTime() + waitMs + lockSlackMs).toISOString();
 }
 
 /**
