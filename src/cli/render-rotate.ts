@@ -87,6 +87,11 @@ function runtimeApiLines(r: RotateReport['results'][number]): string[] {
 }
 
 export function renderSummary(report: RotateReport, t: Terminal): string {
+  const warnings = report.warnings.map((w) => `${t.yellow('warning:')} ${w}\n`).join('');
+  return renderOutcome(report, t) + warnings;
+}
+
+function renderOutcome(report: RotateReport, t: Terminal): string {
   const out: string[] = [];
   if (report.stopped === 'locked') {
     const locked = report.preflight.filter((p) => p.locked.length > 0);
@@ -163,7 +168,6 @@ export function renderSummary(report: RotateReport, t: Terminal): string {
     for (const n of r.needsPerson) out.push(`  ${t.red('needs a person:')} ${n.node}: ${n.reason}`);
     for (const w of r.warnings) out.push(`  ${t.yellow('warning:')} ${w}`);
   }
-  for (const w of report.warnings) out.push(`${t.yellow('warning:')} ${w}`);
   return indentContinuations(out).join('\n') + '\n';
 }
 

@@ -29,6 +29,7 @@ export function buildAuditRecord(
     outcome: report.stopped ?? (report.exitCode === 0 ? 'ok' : 'failed'),
     preflight: report.preflight,
     refused: report.refused,
+    warnings: report.warnings,
     pools: report.plans.map((plan) => {
       const r = report.results.find((x) => x.pool === plan.pool.name);
       return {

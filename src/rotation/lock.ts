@@ -1,8 +1,10 @@
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import { takeDirLock } from '../servers/dir-flock.js';
 import { parseLockRecord } from '../servers/node-state.js';
+import type { NodeState } from '../servers/types.js';
 import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
@@ -13,6 +15,12 @@ export interface LockHolder {
   user: string;
   started: string;
   expires: string;
+  /**
+   * Which kernel boot and process namespace `pid` belongs to: two machines (or containers
+   * sharing the host's network) may have the same host name, and a pid seen from one says
+   * nothing about the other. Empty where /proc does not tell.
+   */
+  machine: string;
 }
 
 /** Lock lifetime beyond the overlap: long enough for any real run, short enough to recover. */
@@ -26,7 +34,23 @@ export function newLockHolder(runId: string, ttlMs: number, now: Date): LockHold
     user: safeUser(),
     started: now.toISOString(),
     expires: new Date(now.getTime() + ttlMs).toISOString(),
+    machine: thisMachine(),
   };
+}
+
+let machine: string | undefined;
+
+/** This process's kernel boot and pid namespace (Linux), or '' where /proc has neither. */
+export function thisMachine(): string {
+  if (machine === undefined) {
+    try {
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      machine = `${boot} ${readlinkSync('/proc/self/ns/pid')}`;
+    } catch {
+      machine = '';
+    }
+  }
+  return machine;
 }
 
 function safeUser(): string {
@@ -161,10 +185,15 @@ export function parseLockOutput(stdout: string): LockResult | undefined {
   return { status: 'held', raw: raw ?? '', holder };
 }
 
-/** Whether a held lock may be broken, and why: a dead process here, or an expired lock elsewhere. */
+/**
+ * Whether a held lock may be broken, and why: its process is gone from this very machine (same
+ * host name, boot and pid namespace), or it has expired. A lock file that cannot be read holds
+ * until `--break-lock`: stekctl writes its locks whole, so such a file was put there by hand.
+ */
 export function staleReason(holder: LockHolder | undefined, now: Date): string | undefined {
-  if (!holder) return 'the lock file is unreadable';
-  if (holder.host === hostname() && !processAlive(holder.pid)) {
+  if (!holder) return undefined;
+  const here = holder.host === hostname() && holder.machine === thisMachine();
+  if (here && !processAlive(holder.pid)) {
     return `left by process ${holder.pid} on this machine, which is no longer running`;
   }
   if (Date.parse(holder.expires) < now.getTime()) {
@@ -186,4 +215,18 @@ export function describeHolder(holder: LockHolder | undefined): string {
   return holder
     ? `${holder.user}@${holder.host} (pid ${holder.pid}, since ${holder.started}, until ${holder.expires})`
     : 'an unknown run';
+}
+
+/**
+ * A dry run takes no lock, but reads it: what the real run would find there. Undefined when no
+ * node of the pool holds one.
+ */
+export function dryRunLockWarning(states: Iterable<NodeState>, now: Date): string | undefined {
+  const lock = [...states].find((st) => st.lock)?.lock;
+  if (!lock) return undefined;
+  const holder: LockHolder = { ...lock, pid: lock.pid ?? Number.NaN };
+  const stale = staleReason(holder, now);
+  if (stale) return `the pool's lock is stale (${stale}): the real run would break it`;
+  const who = lock.runId ? describeHolder(holder) : 'a lock file stekctl cannot read';
+  return `the pool is locked by ${who}: the real run would exit 4 until that lock is gone`;
 }

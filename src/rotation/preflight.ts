@@ -37,6 +37,8 @@ export interface PreflightResult {
   /** The holder this run writes into its lock files; undefined for a dry run. */
   lockHolder: LockHolder | undefined;
   warnings: string[];
+  /** Stale locks this run broke, one line per node: told whatever the run's outcome. */
+  brokeLocks: string[];
 }
 
 /**
@@ -60,6 +62,7 @@ export async function preflightPool(
     released: [],
     lockHolder: opts.lock?.holder,
     warnings: [],
+    brokeLocks: [],
   };
   // The first node's lock decides between two runs started together: the one that takes it
   // locks the other nodes, the other one stops there. Otherwise each could take some nodes and
@@ -100,7 +103,12 @@ export async function preflightPool(
               return;
             }
             result.lockedByUs.push(node);
-            if (lock.broke) result.warnings.push(`${node.name}: broke a stale lock ${lock.broke}`);
+            if (lock.broke) {
+              result.warnings.push(`${node.name}: broke a stale lock ${lock.broke}`);
+              result.brokeLocks.push(
+                `pool ${pool.name}, ${node.name}: broke a stale lock ${lock.broke}`,
+              );
+            }
             state = stateFromReadOutput(adapter, node, lock.res);
           } else {
             state = await readNodeState(session, adapter, node, { runCheck: true });

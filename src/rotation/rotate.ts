@@ -10,7 +10,7 @@ import type { SessionMap } from '../fleet/inspect-pools.js';
 import { adapterFor } from '../servers/index.js';
 import { lifetimeWarning } from './lifetime.js';
 import { checkThroughProber, startDirectChecks } from './listening.js';
-import { lockSlackMs, newLockHolder } from './lock.js';
+import { dryRunLockWarning, lockSlackMs, newLockHolder } from './lock.js';
 import { planRollback } from './plan-rollback.js';
 import { planRotation, type RotationMode } from './plan-rotation.js';
 import { preflightPool, type PreflightResult } from './preflight.js';
@@ -87,6 +87,16 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
   const maxOverlap = Math.max(0, ...req.pools.map((p) => req.overlapMs ?? p.overlapMs));
   const holder = newLockHolder(runId, maxOverlap + lockSlackMs, startedAt);
   const keys: TicketKey[] = [];
+  /**
+   * Ends the run before any plan ran. Stale locks it broke are told even then: a run that
+   * changed nothing may still have removed another run's lock.
+   */
+  const stop = (stopped: NonNullable<RotateReport['stopped']>, exitCode: 1 | 4): RotateReport => {
+    report.stopped = stopped;
+    report.exitCode = exitCode;
+    report.warnings.push(...pre.flatMap((p) => p.brokeLocks));
+    return report;
+  };
   const probers = new Map<PoolSpec, PoolProber>();
   let pre: PreflightResult[] = [];
   const lifetimeWarnings = new Set<string>();
@@ -130,14 +140,10 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
       if (!ok) report.preflight.push({ pool: p.pool.name, failures: p.failures, locked: p.locked });
     }
     if (report.preflight.some((p) => p.locked.length > 0)) {
-      report.stopped = 'locked';
-      report.exitCode = 4;
-      return report;
+      return stop('locked', 4);
     }
     if (report.preflight.length > 0) {
-      report.stopped = 'preflight';
-      report.exitCode = 1;
-      return report;
+      return stop('preflight', 1);
     }
     for (const p of pre) {
       const key = generateKey(p.pool.keySize);
@@ -169,13 +175,13 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         lifetimeWarnings.add(warning);
       }
       plan.warnings.push(...p.warnings);
+      const locked = req.dryRun ? dryRunLockWarning(p.states.values(), startedAt) : undefined;
+      if (locked) plan.warnings.push(locked);
       report.plans.push(plan);
       req.emit({ type: 'plan', pool: p.pool.name, plan });
     }
     if (report.refused.length > 0) {
-      report.stopped = 'refused';
-      report.exitCode = 1;
-      return report;
+      return stop('refused', 1);
     }
     if (req.dryRun) return report;
     // Before asking: a pool whose probes cannot run (probe.via: ssh), or whose TLS servers do not
@@ -196,23 +202,17 @@ export async function rotate(req: RotateRequest): Promise<RotateReport> {
         }),
     );
     if (report.preflight.length > 0) {
-      report.stopped = 'preflight';
-      report.exitCode = 1;
-      return report;
+      return stop('preflight', 1);
     }
     if (req.confirm && !(await req.confirm(report.plans))) {
-      report.stopped = 'declined';
-      report.exitCode = 1;
-      return report;
+      return stop('declined', 1);
     }
     // The lock must last through the plan's waits: a stage finished at the time it recorded, or
     // a question answered late, can need it longer than it was taken for.
     const unlocked = await extendLocks(report.plans, pre, holder, sessions, req.concurrency);
     if (unlocked.length > 0) {
       report.preflight.push(...unlocked.map((x) => ({ ...x, locked: [] })));
-      report.stopped = 'preflight';
-      report.exitCode = 1;
-      return report;
+      return stop('preflight', 1);
     }
     const limit = pLimit(Math.max(1, Math.min(req.pools.length, 8)));
     report.results = await Promise.all(

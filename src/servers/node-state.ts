@@ -145,5 +145,6 @@ export function parseLockRecord(text: string): RecordedLock | undefined {
     user: str('user'),
     started: str('started'),
     expires: str('expires'),
+    machine: str('machine'),
   };
 }

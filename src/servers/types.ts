@@ -90,6 +90,8 @@ export interface RecordedLock {
   user: string;
   started: string;
   expires: string;
+  /** LockHolder.machine; empty in locks of older versions. */
+  machine: string;
 }
 
 /** What differs between server kinds: file names, directives, how a config dump is taken. */

@@ -6,6 +6,7 @@ import type { Fleet, FleetNode } from './fleet/index.js';
 import { startWebPool } from './web-pool.js';
 import { runCli } from './cli.js';
 import { assertInvariant, listKeyDirs } from './invariant.js';
+import { thisMachine } from '../../src/rotation/lock.js';
 
 let fleet: Fleet;
 let inventory: string;
@@ -25,7 +26,7 @@ function lockPath(node: FleetNode): string {
 /** A lock file as another run would leave it. */
 async function placeLock(
   node: FleetNode,
-  holder: { host: string; pid: number; expiresInMs: number },
+  holder: { host: string; pid: number; expiresInMs: number; machine?: string },
 ): Promise<string> {
   const now = Date.now();
   const text = `${JSON.stringify({
@@ -35,6 +36,7 @@ async function placeLock(
     user: 'ops',
     started: new Date(now - 1000).toISOString(),
     expires: new Date(now + holder.expiresInMs).toISOString(),
+    machine: holder.machine ?? (holder.host === hostname() ? thisMachine() : 'elsewhere'),
   })}\n`;
   await writeFile(lockPath(node), text, { mode: 0o600 });
   return text;
@@ -75,6 +77,12 @@ describe('pool locks', () => {
       expect(res.stderr).toContain(node.host);
       const json = await runCli(['rotate', '-i', inventory, '--yes', '--json']);
       expect(json.code).toBe(4);
+      // A dry run takes no lock, and says what the real run would find.
+      const dry = await runCli(['rotate', '-i', inventory, '--dry-run']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(dry.stdout + dry.stderr).toMatch(
+        /warning: the pool is locked by ops@ops-box \(pid 4242.*\): the real run would exit 4/,
+      );
       expect(JSON.parse(json.stdout)).toMatchObject({ exitCode: 4, stopped: 'locked' });
     });
     expect(await readFile(lockPath(node), 'utf8')).toBe(text);
@@ -96,6 +104,53 @@ describe('pool locks', () => {
     for (const n of nodes) await expect(readFile(lockPath(n))).rejects.toThrow();
     await assertInvariant(fleet, 'web');
     await expectNextRotateSucceeds();
+  });
+
+  it('holds a lock of a process this machine cannot see: same host name, another pid namespace', async () => {
+    // A container sharing the host's network has its host name, and pids of its own.
+    const node = nodes[1]!;
+    const pid = await deadPid();
+    const text = await placeLock(node, {
+      host: hostname(),
+      pid,
+      expiresInMs: 3600_000,
+      machine: `${thisMachine().split(' ')[0]} pid:[1]`,
+    });
+    await expectNothingTouched(async () => {
+      const res = await runCli(['rotate', '-i', inventory, '--yes']);
+      expect(res.code, res.stdout + res.stderr).toBe(4);
+    });
+    expect(await readFile(lockPath(node), 'utf8')).toBe(text);
+    await rm(lockPath(node));
+  });
+
+  it('holds a lock file it cannot read until --break-lock, as status says', async () => {
+    const node = nodes[0]!;
+    await writeFile(lockPath(node), 'maintenance by ops\n', { mode: 0o600 });
+    const status = await runCli(['status', '-i', inventory]);
+    expect(status.stdout).toMatch(/an unreadable lock: `rotate --break-lock` removes it/);
+    await expectNothingTouched(async () => {
+      const res = await runCli(['rotate', '-i', inventory, '--yes']);
+      expect(res.code, res.stdout + res.stderr).toBe(4);
+    });
+    const forced = await runCli(['rotate', '-i', inventory, '--yes', '--break-lock']);
+    expect(forced.code, forced.stdout + forced.stderr).toBe(0);
+    await assertInvariant(fleet, 'web');
+  });
+
+  it('says it broke a stale lock even when the run then changes nothing', async () => {
+    const pid = await deadPid();
+    await placeLock(nodes[2]!, { host: hostname(), pid, expiresInMs: 3600_000 });
+    const audit = `${fleet.dir}/refused-audit.log`;
+    // Nothing is staged: --promote is refused after the preflight took (and broke) the lock.
+    const res = await runCli(['rotate', '-i', inventory, '--promote', '--audit-log', audit]);
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    expect(res.stderr).toMatch(
+      new RegExp(`warning: pool web, .*broke a stale lock.*process ${pid}`),
+    );
+    const line = JSON.parse((await readFile(audit, 'utf8')).trim()) as { warnings: string[] };
+    expect(line.warnings.join('\n')).toMatch(/broke a stale lock/);
+    for (const n of nodes) await expect(readFile(lockPath(n))).rejects.toThrow();
   });
 
   it('breaks an expired lock of another machine, and any lock with --break-lock', async () => {
