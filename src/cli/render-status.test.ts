@@ -7,6 +7,7 @@ import { describeLock, describePending } from './render-status.js';
 const key = 'ab'.repeat(16);
 const now = new Date('2026-12-02T06:00:00.000Z');
 
+/** A pool whose nodes record these pending rotations; every node holds the key's file. */
 function poolWith(...pending: (PendingRotation | undefined)[]): PoolReport {
   return {
     pool: 'web',
@@ -16,7 +17,11 @@ function poolWith(...pending: (PendingRotation | undefined)[]): PoolReport {
     faults: [],
     nodes: pending.map((p, i) => ({
       node: `n${i}`,
-      state: { manifest: p === undefined ? undefined : { pending: p } },
+      state: {
+        manifest: p === undefined ? undefined : { pending: p },
+        files: [{ file: `${key}.key`, keyId: key }],
+        ring: [],
+      },
     })),
   } as unknown as PoolReport;
 }
@@ -54,6 +59,17 @@ describe('describePending', () => {
     const due = staged('2026-12-02T05:00:00.000Z');
     expect(describePending(poolWith(due, undefined, undefined), now)).toBe(
       'rotation in progress or stopped part-way: key abababababab staged on 1 of 3 nodes, which `rotate --promote` cannot finish; its run finishes it if one is under way, else `stekctl rotate -p web` does, bringing every node to one ring',
+    );
+  });
+});
+
+describe('describePending: a staged key a node no longer holds', () => {
+  it('sends the operator to a whole rotation, naming the node', () => {
+    const pool = poolWith(staged(undefined), staged(undefined));
+    const second = pool.nodes[1]!.state!;
+    second.files = [];
+    expect(describePending(pool, now)).toBe(
+      'rotation stopped part-way: key abababababab staged, but n1 no longer holds it, which `rotate --promote` cannot finish; `stekctl rotate -p web` rotates to a new key, bringing every node to one ring',
     );
   });
 });

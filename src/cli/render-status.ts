@@ -1,6 +1,6 @@
 import type { Inventory } from '../inventory/types.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
-import type { PendingRotation, RingEntry } from '../servers/types.js';
+import type { NodeState, PendingRotation, RingEntry } from '../servers/types.js';
 import type { Terminal } from './terminal.js';
 
 const verdictText: Record<PoolReport['verdict'], string> = {
@@ -69,6 +69,11 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
     const where = back < r.nodes.length ? ` on ${back} of ${r.nodes.length} nodes` : '';
     return `rollback in progress or stopped part-way: previous key ${key} made primary again${where}; ${by('finishes', 'stekctl rollback')}`;
   }
+  // A staged key whose file is gone from a node (deleted by hand, a rebuilt node) cannot be
+  // promoted: the next rotation starts over with a new one.
+  const lacking = r.nodes.filter((n) => n.state && !holdsKey(n.state, first.keyId));
+  if (first.phase === 'staged' && lacking.length > 0)
+    return `rotation stopped part-way: key ${key} staged, but ${lacking.map((n) => n.node).join(', ')} no longer ${lacking.length === 1 ? 'holds' : 'hold'} it, which \`rotate --promote\` cannot finish; \`stekctl rotate -p ${r.pool}\` rotates to a new key, bringing every node to one ring`;
   if (first.phase === 'promoted')
     return `rotation in progress: key ${key} promoted${on}, not yet retired; ${by('finishes', 'stekctl rotate')}`;
   // Only a stage recorded on every node can be promoted (findResumableStage); one on some nodes
@@ -83,6 +88,14 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
       ? `from ${first.promoteAfter} (in ${formatAge(Math.ceil((due - now.getTime()) / 1000))})`
       : 'now';
   return `rotation in progress: key ${key} staged${on}, may be promoted ${when}; ${by('promotes', 'stekctl rotate --promote')}`;
+}
+
+/** Whether the node still has the key: a file of it, or an entry of its ring that works. */
+function holdsKey(state: NodeState, keyId: string): boolean {
+  return (
+    state.files.some((f) => f.keyId === keyId) ||
+    state.ring.some((e) => e.keyId === keyId && e.problem === undefined)
+  );
 }
 
 function renderRing(ring: RingEntry[]): string {

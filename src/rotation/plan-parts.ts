@@ -61,17 +61,50 @@ export function stageStep(
   );
 }
 
+/**
+ * Why a key staged on some nodes cannot be promoted (findResumableStage found none): nodes
+ * without its record (a node added since, or a record removed) or without its file. Undefined
+ * when no node records a stage.
+ */
+export function describePartialStage(
+  pool: PoolSpec,
+  states: Map<NodeSpec, NodeState>,
+  common: Set<string>,
+): string | undefined {
+  const keyId = pool.nodes.map((n) => stateOf(states, n).manifest?.pending?.keyId).find(Boolean);
+  if (!keyId) return undefined;
+  const without = pool.nodes.filter((n) => stateOf(states, n).manifest?.pending?.keyId !== keyId);
+  if (without.length > 0)
+    return `key ${short(keyId)} is staged on ${pool.nodes.length - without.length} of ${pool.nodes.length} nodes (not on ${without.map((n) => n.name).join(', ')})`;
+  if (!common.has(keyId))
+    return `key ${short(keyId)} is staged, but not every node still holds it (\`stekctl status\` names the node)`;
+  return undefined;
+}
+
 /** A stage that a previous run completed on every node (two-step mode, or a run that died). */
 export function findResumableStage(
   pool: PoolSpec,
   states: Map<NodeSpec, NodeState>,
   common: Set<string>,
-): { keyId: string; promoteAfter: string | undefined; ringBefore: string[] } | undefined {
+):
+  | {
+      keyId: string;
+      promoteAfter: string | undefined;
+      ringBefore: string[];
+      /** Whether some node already encrypts with it: the run stopped after promoting. */
+      promoted: boolean;
+    }
+  | undefined {
   const pendings = pool.nodes.map((n) => stateOf(states, n).manifest?.pending);
   const first = pendings[0];
   if (!first || !common.has(first.keyId)) return undefined;
   if (!pendings.every((p) => p?.keyId === first.keyId)) return undefined;
-  return { keyId: first.keyId, promoteAfter: first.promoteAfter, ringBefore: first.ringBefore };
+  return {
+    keyId: first.keyId,
+    promoteAfter: first.promoteAfter,
+    ringBefore: first.ringBefore,
+    promoted: pendings.some((p) => p?.phase === 'promoted'),
+  };
 }
 
 /** A node whose record shows a rollback that has not finished: only a rollback may go on. */

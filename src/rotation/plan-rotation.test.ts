@@ -149,6 +149,43 @@ describe('planRotation: nginx', () => {
     expectSafe(p);
   });
 
+  it('--promote of a stage some node lacks names it, and sends the operator to rotate', () => {
+    const staged = pendingRecord('staged', K, [A]);
+    const promote = () =>
+      plan('nginx', [{ ring: [A, K], pending: staged }, { ring: [A, K] }], { mode: 'promote' });
+    expect(promote).toThrow(
+      /key f{12} is staged on 1 of 2 nodes \(not on n2\), so it cannot be promoted/,
+    );
+    const lost = () =>
+      plan(
+        'nginx',
+        [
+          { ring: [A, K], pending: staged },
+          { ring: [A, K], missing: [K], pending: staged },
+        ],
+        {
+          mode: 'promote',
+        },
+      );
+    expect(lost).toThrow(/key f{12} is staged, but not every node still holds it/);
+  });
+
+  it('--stage over a promotion that stopped half-way changes nothing, and says it is promoted', () => {
+    const promoted = pendingRecord('promoted', K, [A]);
+    const p = plan(
+      'nginx',
+      [
+        { ring: [K, A], pending: promoted },
+        { ring: [K, A], pending: promoted },
+      ],
+      { mode: 'stage' },
+    );
+    expect(p.plan.phases).toEqual([]);
+    expect(p.plan.notes.join(' ')).toMatch(
+      /already promoted .*`stekctl rotate -p web` finishes it/,
+    );
+  });
+
   it('two-step mode: stage only, then promote once the overlap has passed', () => {
     const stage = plan('nginx', [{ ring: [A] }, { ring: [A] }], { mode: 'stage' });
     expect(phaseNames(stage.plan)).toEqual(['stage']);

@@ -14,6 +14,7 @@ import {
 import type { RotationPlan } from './types.js';
 import {
   describeDrift,
+  describePartialStage,
   findResumableStage,
   findStoppedRollback,
   keyFilesOf,
@@ -69,9 +70,14 @@ export function planRotation(input: PlanInput): RotationPlan {
   const bootstrap = encrypting.every((k) => k === undefined) && !staged;
 
   if (input.mode === 'promote' && !staged) {
+    const partial = describePartialStage(pool, states, common);
     throw new OperationError(
-      `pool ${pool.name}: no staged key to promote`,
-      `run \`stekctl rotate -p ${pool.name} --stage\` first, or \`stekctl rotate -p ${pool.name}\` for a whole rotation`,
+      partial
+        ? `pool ${pool.name}: ${partial}, so it cannot be promoted`
+        : `pool ${pool.name}: no staged key to promote`,
+      partial
+        ? `run \`stekctl rotate -p ${pool.name}\`: it rotates to a new key, bringing every node to one ring`
+        : `run \`stekctl rotate -p ${pool.name} --stage\` first, or \`stekctl rotate -p ${pool.name}\` for a whole rotation`,
     );
   }
   if (input.mode === 'promote' && staged?.promoteAfter) {
@@ -148,7 +154,11 @@ export function planRotation(input: PlanInput): RotationPlan {
   // The ring every node ends with: one ring, so only keys every node holds.
   const keepAtEnd = candidates.filter((id) => common.has(id)).slice(0, pool.retain);
   if (staged && input.mode === 'stage') {
-    notes.push(`key ${keyId} is already staged on every node; nothing to do until it is promoted`);
+    notes.push(
+      staged.promoted
+        ? `key ${keyId} is already promoted by a run that stopped before it retired the old key; \`stekctl rotate -p ${pool.name}\` finishes it`
+        : `key ${keyId} is already staged on every node; nothing to do until it is promoted`,
+    );
     plan.after = before.get(reference) ?? [];
     return plan;
   }

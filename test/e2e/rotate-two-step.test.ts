@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -145,6 +145,29 @@ describe('two-step rotation: --stage, later --promote', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/no staged key to promote/);
     expect(res.stderr).toContain(`run \`stekctl rotate -i ${inventory} -p web --stage\` first`);
+    expect(await listKeyDirs(fleet, 'web')).toEqual(files);
+    const next = await runCli(['rotate', '-i', inventory, '--yes']);
+    expect(next.code, next.stderr).toBe(0);
+    await assertInvariant(fleet, 'web');
+  });
+
+  it('--promote of a stage one node no longer records: names the node, sends to rotate', async () => {
+    const stage = await runCli(['rotate', '-i', inventory, '--stage', '--overlap', '0s', '--yes']);
+    expect(stage.code, stage.stderr).toBe(0);
+    const odd = nodes[1]!;
+    const record = JSON.parse(await readFile(`${odd.keyDir}/stekctl.json`, 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    delete record.pending;
+    await writeFile(`${odd.keyDir}/stekctl.json`, JSON.stringify(record));
+    const files = await listKeyDirs(fleet, 'web');
+    const res = await runCli(['rotate', '-i', inventory, '--promote', '--yes']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      new RegExp(`staged on 2 of 3 nodes \\(not on ${odd.host}\\), so it cannot be promoted`),
+    );
+    expect(res.stderr).toContain(`run \`stekctl rotate -i ${inventory} -p web\``);
     expect(await listKeyDirs(fleet, 'web')).toEqual(files);
     const next = await runCli(['rotate', '-i', inventory, '--yes']);
     expect(next.code, next.stderr).toBe(0);
