@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import { thisMachine } from '../rotation/lock.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
 import type { PendingRotation } from '../servers/types.js';
 import { parseLockText } from '../servers/node-state.js';
@@ -100,6 +102,18 @@ describe('describeLock', () => {
   it('names the run holding the lock, on how many nodes, and until when', () => {
     expect(describeLock(locked(holder('2026-12-02T06:20:00.000Z'), undefined), now)).toBe(
       'locked by deploy@ops1 (pid 4242) since 2026-12-02T05:50:00.000Z on 1 of 2 nodes, until 2026-12-02T06:20:00.000Z: a run under way, or one that died (a run on ops1 breaks it at once when that process is gone, any run once it has expired)',
+    );
+  });
+
+  it("says a lock of this machine's is left by a process that is gone", () => {
+    const text = JSON.stringify({
+      ...(JSON.parse(holder('2026-12-02T06:20:00.000Z')) as object),
+      host: hostname(),
+      pid: 2 ** 22 + 1,
+      machine: thisMachine(),
+    });
+    expect(describeLock(locked(text), now)).toContain(
+      `until 2026-12-02T06:20:00.000Z, but held by process ${2 ** 22 + 1} on this machine, which is no longer running: the next run from here breaks it`,
     );
   });
 

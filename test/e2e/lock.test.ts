@@ -98,6 +98,12 @@ describe('pool locks', () => {
   it('breaks a lock left by a dead process on this machine, with a warning', async () => {
     const pid = await deadPid();
     await placeLock(nodes[2]!, { host: hostname(), pid, expiresInMs: 3600_000 });
+    const status = await runCli(['status', '-i', inventory]);
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `held by process ${pid} on this machine, which is no longer running: the next run`,
+      ),
+    );
     const res = await runCli(['rotate', '-i', inventory, '--yes']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout + res.stderr).toMatch(new RegExp(`broke a stale lock.*process ${pid}`));

@@ -75,7 +75,9 @@ export async function startSshd(port: number, hostKeys: string[], extra = ''): P
       'StrictModes no',
       `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
       `PidFile ${join(dir, `sshd-${port}.pid`)}`,
-      extra,
+      // As on the fleet's nodes (src/loopback/sshd.ts): bash then skips the machine's root
+      // .bashrc, whose pyenv or prompt set-up can hold every command for a minute.
+      extra.startsWith('SetEnv ') ? `${extra} SHLVL=1` : `SetEnv SHLVL=1\n${extra}`,
     ].join('\n'),
   );
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], {
