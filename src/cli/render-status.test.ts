@@ -66,6 +66,12 @@ describe('describePending', () => {
 });
 
 describe('describePending: a staged key a node no longer holds', () => {
+  it('counts only the nodes that record the stage', () => {
+    const pool = poolWith(staged(undefined), undefined);
+    pool.nodes[1]!.state!.files = [];
+    expect(describePending(pool, now)).toContain('staged on 1 of 2 nodes');
+  });
+
   it('sends the operator to a whole rotation, naming the node', () => {
     const pool = poolWith(staged(undefined), staged(undefined));
     const second = pool.nodes[1]!.state!;

@@ -72,7 +72,10 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
   }
   // A staged key whose file is gone from a node (deleted by hand, a rebuilt node) cannot be
   // promoted: the next rotation starts over with a new one.
-  const lacking = r.nodes.filter((n) => n.state && !holdsKey(n.state, first.keyId));
+  // Only nodes that record the stage count: the others are a record on some nodes, told below.
+  const lacking = r.nodes.filter(
+    (n) => n.state?.manifest?.pending?.keyId === first.keyId && !holdsKey(n.state, first.keyId),
+  );
   if (first.phase === 'staged' && lacking.length > 0)
     return `rotation stopped part-way: key ${key} staged, but ${lacking.map((n) => n.node).join(', ')} no longer ${lacking.length === 1 ? 'holds' : 'hold'} it, which \`rotate --promote\` cannot finish; \`stekctl rotate -p ${r.pool}\` rotates to a new key, bringing every node to one ring`;
   if (first.phase === 'promoted')
