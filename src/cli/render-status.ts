@@ -1,7 +1,7 @@
 import type { Inventory } from '../inventory/types.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
 import type { NodeState, PendingRotation, RingEntry } from '../servers/types.js';
-import { staleReason } from '../rotation/lock.js';
+import { holderOf, staleReason } from '../rotation/lock.js';
 import type { Terminal } from './terminal.js';
 
 const verdictText: Record<PoolReport['verdict'], string> = {
@@ -171,7 +171,7 @@ export function describeLock(r: PoolReport, now: Date): string | undefined {
   const expires = Date.parse(lock.expires);
   const dead =
     !Number.isNaN(expires) && expires > now.getTime()
-      ? staleReason({ ...lock, pid: lock.pid ?? Number.NaN }, now)
+      ? staleReason(holderOf(lock), now)
       : undefined;
   const until = Number.isNaN(expires)
     ? 'an unreadable lock: `rotate --break-lock` removes it once you know no run holds it'

@@ -4,7 +4,7 @@ import type { NodeSpec } from '../inventory/types.js';
 import { quoteShell } from '../remote/shell.js';
 import { takeDirLock } from '../servers/dir-flock.js';
 import { parseLockRecord } from '../servers/node-state.js';
-import type { NodeState } from '../servers/types.js';
+import type { NodeState, RecordedLock } from '../servers/types.js';
 import { printable } from '../servers/printable.js';
 
 /** What a lock file on a node says about the run that holds it. */
@@ -178,11 +178,12 @@ export function parseLockOutput(stdout: string): LockResult | undefined {
   const text = Buffer.from(raw ?? '', 'base64').toString('utf8');
   // Its fields end up in messages: taken as printable text, whatever the file holds.
   const recorded = parseLockRecord(text);
-  const holder: LockHolder | undefined = recorded && {
-    ...recorded,
-    pid: recorded.pid ?? Number.NaN,
-  };
-  return { status: 'held', raw: raw ?? '', holder };
+  return { status: 'held', raw: raw ?? '', holder: recorded && holderOf(recorded) };
+}
+
+/** A lock file's record as a holder; a pid it lacks matches no process. */
+export function holderOf(recorded: RecordedLock): LockHolder {
+  return { ...recorded, pid: recorded.pid ?? Number.NaN };
 }
 
 /**
@@ -224,7 +225,7 @@ export function describeHolder(holder: LockHolder | undefined): string {
 export function dryRunLockWarning(states: Iterable<NodeState>, now: Date): string | undefined {
   const lock = [...states].find((st) => st.lock)?.lock;
   if (!lock) return undefined;
-  const holder: LockHolder = { ...lock, pid: lock.pid ?? Number.NaN };
+  const holder = holderOf(lock);
   const stale = staleReason(holder, now);
   if (stale) return `the pool's lock is stale (${stale}): the real run would break it`;
   const who = lock.runId ? describeHolder(holder) : 'a lock file stekctl cannot read';
