@@ -1,7 +1,8 @@
 import type { Inventory } from '../inventory/types.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
-import type { NodeState, PendingRotation, RingEntry } from '../servers/types.js';
+import type { PendingRotation, RingEntry } from '../servers/types.js';
 import { holderOf, staleReason } from '../rotation/lock.js';
+import { holdsKey } from '../rotation/placement.js';
 import type { Terminal } from './terminal.js';
 
 const verdictText: Record<PoolReport['verdict'], string> = {
@@ -92,14 +93,6 @@ export function describePending(r: PoolReport, now: Date): string | undefined {
       ? `from ${first.promoteAfter} (in ${formatAge(Math.ceil((due - now.getTime()) / 1000))})`
       : 'now';
   return `rotation in progress: key ${key} staged${on}, may be promoted ${when}; ${by('promotes', 'stekctl rotate --promote')}`;
-}
-
-/** Whether the node still has the key: a file of it, or an entry of its ring that works. */
-function holdsKey(state: NodeState, keyId: string): boolean {
-  return (
-    state.files.some((f) => f.keyId === keyId) ||
-    state.ring.some((e) => e.keyId === keyId && e.problem === undefined)
-  );
 }
 
 function renderRing(ring: RingEntry[]): string {

@@ -9,17 +9,28 @@ export function keyPathsOf(
 ): Map<string, string> {
   const paths = new Map<string, string>();
   for (const e of state.ring) {
-    if (!e.keyId || e.problem) continue;
+    if (!e.keyId || !isUsableEntry(e)) continue;
     // HAProxy ring keys are lines of tickets.keys; the transaction copies each into <id>.key.
     paths.set(e.keyId, haproxy ? keyFilePath(node, e.keyId) : e.source);
   }
   for (const f of state.files) {
-    if (f.keyId && !paths.has(f.keyId) && f.file.endsWith('.key')) {
+    if (f.keyId && !paths.has(f.keyId) && isKeyFile(f)) {
       paths.set(f.keyId, `${node.keyDir}/${f.file}`);
     }
   }
   return paths;
 }
+
+/** Whether the node holds the key as keyPathsOf counts it: a ring entry that works, or a key file. */
+export function holdsKey(state: NodeState, keyId: string): boolean {
+  return (
+    state.ring.some((e) => e.keyId === keyId && isUsableEntry(e)) ||
+    state.files.some((f) => f.keyId === keyId && isKeyFile(f))
+  );
+}
+
+const isUsableEntry = (e: NodeState['ring'][number]): boolean => !e.problem;
+const isKeyFile = (f: NodeState['files'][number]): boolean => f.file.endsWith('.key');
 
 export function keyFilePath(node: NodeSpec, keyId: string): string {
   return `${node.keyDir}/${keyId}.key`;
