@@ -111,53 +111,56 @@ const keyidFunction =
 
 /**
  * The records that ask the server itself: include (I), foreign keys (N), lifetime (T) and the
- * config test (X). The config dump is taken once, into a private directory removed on exit, and
- * fed to every snippet; when it is the config test too (nginx -T), its status and stderr are the
- * check's. The include is read from the dump, which fails whenever the config test does (e.g.
- * while a key file the ring names is gone): "not included" is only said when the config test
- * passes; otherwise the include is unknown.
+ * config test (X). The config dump is taken once, into a shell variable (no temporary file, so a
+ * read killed at any point leaves nothing behind), and fed to every snippet as a here-document;
+ * when it is the config test too (nginx -T), its status and messages are the check's. The
+ * include is read from the dump, which fails whenever the config test does (e.g. while a key
+ * file the ring names is gone): "not included" is only said when the config test passes;
+ * otherwise the include is unknown.
  */
 function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean): string[] {
   const dump = adapter.configDump?.(node);
   const lines: string[] = [];
-  let fromDump = (snippet: string): string => `( ${snippet} )`;
-  // `$( ( snippet ) < file )` costs one process (the shell execs the snippet's command in the
-  // substitution's own process); with an if or braces around it, two.
-  let captureFacts = (snippet: string): string => `stek_f=$( ( ${snippet} ) 2>/dev/null )`;
-  let check = `stek_co=$( ( ${node.check} ) 2>&1 ); stek_cr=$?`;
-  if (dump) {
+  const check = `stek_co=$( ( ${node.check} ) 2>&1 ); stek_cr=$?`;
+  if (dump?.isCheck) {
+    // nginx -T writes the test's messages (warnings, "syntax is ok", the failure) to stderr
+    // before it prints the first file of the dump, each with its own write: in one stream, what
+    // comes before the first "# configuration file " line is the check's output.
     lines.push(
-      'stek_t=$(mktemp -d 2>/dev/null) || stek_t=',
-      'if [ -n "$stek_t" ]; then',
-      `  trap "rm -rf -- '$stek_t'" EXIT; trap 'exit 1' HUP INT TERM PIPE`,
-      `  ( ${dump.command} ) > "$stek_t/dump" 2> "$stek_t/err"; stek_dr=$?`,
-      'fi',
+      `stek_d=$( ( ${dump.command} ) 2>&1 ); stek_cr=$?`,
+      `stek_nl='\n'; stek_h='# configuration file '`,
+      'case "$stek_d" in',
+      '  "$stek_h"*) stek_co= ;;',
+      '  *"$stek_nl$stek_h"*) stek_co=${stek_d%%"$stek_nl$stek_h"*}; stek_d=${stek_d#"$stek_co$stek_nl"} ;;',
+      '  *) stek_co=$stek_d; stek_d= ;;',
+      'esac',
+      '[ "$stek_cr" = 0 ] || stek_d=',
     );
-    // Without a private directory (a full /tmp) every snippet takes the dump itself, as it must
-    // not read a missing dump as an empty config.
-    const dumpedAgain = (snippet: string): string =>
-      `( ${dump.command} ) 2>/dev/null | ( ${snippet} )`;
-    fromDump = (snippet) =>
-      `if [ -n "$stek_t" ]; then { ${snippet}; } < "$stek_t/dump"; ` +
-      `else ${dumpedAgain(snippet)}; fi`;
-    captureFacts = (snippet) =>
-      `if [ -n "$stek_t" ]; then stek_f=$( ( ${snippet} ) < "$stek_t/dump" 2>/dev/null ); ` +
-      `else stek_f=$( ${dumpedAgain(snippet)} 2>/dev/null ); fi`;
-    if (dump.isCheck) {
-      check = `if [ -n "$stek_t" ]; then stek_cr=$stek_dr; stek_co=; if [ -s "$stek_t/err" ]; then stek_co=$(cat "$stek_t/err"); fi; else ${check}; fi`;
-    }
+  } else if (dump) {
+    lines.push(`stek_d=$( ( ${dump.command} ) 2>/dev/null ) || stek_d=`);
   }
+  // A snippet statement with the dump on its stdin: a here-document when there is a dump (the
+  // shell feeds it itself), else nothing, as a failed dump printed nothing.
+  const withDump = (statement: string): string[] =>
+    dump
+      ? [
+          `if [ -n "\${stek_d:-}" ]; then { ${statement}; } <<STEK_DUMP`,
+          '$stek_d',
+          'STEK_DUMP',
+          `else { ${statement}; } </dev/null; fi`,
+        ]
+      : [`{ ${statement}; } </dev/null`];
   // The check runs at most once, in this shell (not a subshell), whichever record needs it first.
   lines.push(`stek_check() { [ -n "\${stek_cr:-}" ] && return 0; ${check}; }`);
   const notIncluded = 'stek_check; [ "$stek_cr" != 0 ] || echo "I|no"';
   if (adapter.factsScript !== undefined) {
     lines.push(
-      captureFacts(adapter.factsScript(node)),
+      ...withDump(`stek_f=$( ( ${adapter.factsScript(node)} ) 2>/dev/null )`),
       `case "$stek_f" in "I|yes"*) ;; *) ${notIncluded};; esac`,
       '[ -z "$stek_f" ] || printf "%s\\n" "$stek_f"',
     );
   } else {
-    lines.push(...separateFacts(adapter, node, fromDump, notIncluded));
+    lines.push(...separateFacts(adapter, node, withDump, notIncluded));
   }
   if (runCheck) {
     lines.push(
@@ -173,14 +176,21 @@ function serverRecords(adapter: ServerAdapter, node: NodeSpec, runCheck: boolean
 function separateFacts(
   adapter: Extract<ServerFacts, { factsScript?: undefined }>,
   node: NodeSpec,
-  fromDump: (snippet: string) => string,
+  withDump: (statement: string) => string[],
   notIncluded: string,
 ): string[] {
   return [
-    `if ${fromDump(adapter.includeCheck(node))} >/dev/null 2>&1; then echo "I|yes"; else ${notIncluded}; fi`,
-    `${fromDump(adapter.foreignKeysScript(node))} 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
+    'stek_fi=1',
+    ...withDump(`( ${adapter.includeCheck(node)} ) >/dev/null 2>&1 && stek_fi=0`),
+    `if [ "$stek_fi" = 0 ]; then echo "I|yes"; else ${notIncluded}; fi`,
+    ...withDump(
+      `( ${adapter.foreignKeysScript(node)} ) 2>/dev/null | while IFS= read -r p; do echo "N|$p"; done`,
+    ),
     // The first line only; the parser keeps its letters and digits.
-    `echo "T|$( ${fromDump(adapter.lifetimeScript(node))} 2>/dev/null | { IFS= read -r stek_l; printf %s "$stek_l"; } )"`,
+    ...withDump(
+      `stek_lt=$( ( ${adapter.lifetimeScript(node)} ) 2>/dev/null | { IFS= read -r stek_l; printf %s "$stek_l"; } )`,
+    ),
+    'echo "T|$stek_lt"',
   ];
 }
 
