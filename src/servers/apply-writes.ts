@@ -61,7 +61,9 @@ export function adoptLines(): string[] {
     '    printf %s "$l" | base64 -d > .stekctl-adopt 2>/dev/null',
     '    case "$(wc -c < .stekctl-adopt)" in 48|80)',
     '      id=$(keyname < .stekctl-adopt)',
-    '      if [ ! -f "$id.key" ]; then chmod 600 .stekctl-adopt && mv -f .stekctl-adopt "$id.key" || fail write "cannot adopt a key of $m"; fi;;',
+    // A file adopted here is this transaction's own: a restore removes it along with the new
+    // keys, as the restored file holds its key line again.
+    '      if [ ! -f "$id.key" ]; then chmod 600 .stekctl-adopt && mv -f .stekctl-adopt "$id.key" || fail write "cannot adopt a key of $m"; new="$new $id.key"; fi;;',
     '    esac',
     '  done < "$m"',
     '  rm -f .stekctl-adopt',
@@ -120,6 +122,8 @@ export function writeLines(spec: ApplySpec, managed: string): string[] {
   if (spec.manifest !== undefined) {
     L.push(
       `printf %s ${quoteShell(spec.manifest)} > ${nextDir}/stekctl.json || fail write "cannot write stekctl.json in $d"`,
+      // A node's first record: a restore removes it, as it removes the new key files.
+      '[ -e stekctl.json ] || new="$new stekctl.json"',
     );
   }
   if (spec.managed) {

@@ -8,6 +8,7 @@ import {
   assertInvariant,
   assertRingsAsBefore,
   expectTicketsResumeEverywhere,
+  listKeyDirs,
   targetOf,
   versions,
 } from './invariant.js';
@@ -32,6 +33,23 @@ interface RotateDoc {
 }
 
 describe('stekctl rotate on a real HAProxy pool', () => {
+  it('a first rotation that fails on a node leaves its hand-made key file as it found it', async () => {
+    const odd = nodes[1]!;
+    const listOdd = async () =>
+      (await listKeyDirs(fleet, 'lb')).filter((l) => l.startsWith(`${odd.name}/`));
+    const before = await listOdd();
+    // Adoption copies each key line into a key file of its own before the reload fails.
+    const faulty = await fleet.writeInventory({
+      path: join(fleet.dir, 'refuse.yaml'),
+      nodeOverrides: (n) =>
+        n === odd ? { reload: 'echo "reload refused" >&2; exit 1' } : undefined,
+    });
+    const res = await runCli(['rotate', '-i', faulty, '--yes', '--json']);
+    expect(res.code, res.stderr).toBe(1);
+    expect((JSON.parse(res.stdout) as RotateDoc).pools[0]!.error).toContain('reload refused');
+    expect(await listOdd()).toEqual(before);
+  });
+
   it('adopts the hand-made key lines and rotates twice; earlier tickets resume everywhere', async () => {
     for (let round = 0; round < 2; round++) {
       const before = await assertInvariant(fleet, 'lb');
