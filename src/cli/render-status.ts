@@ -1,7 +1,7 @@
 import type { Inventory } from '../inventory/types.js';
 import type { PoolReport } from '../fleet/inspect-pools.js';
 import type { PendingRotation, RingEntry } from '../servers/types.js';
-import { holderOf, staleReason } from '../rotation/lock.js';
+import { holderGone, holderOf } from '../rotation/lock.js';
 import { holdsKey } from '../rotation/placement.js';
 import type { Terminal } from './terminal.js';
 
@@ -162,16 +162,13 @@ export function describeLock(r: PoolReport, now: Date): string | undefined {
   const who = `${lock.user || '?'}@${lock.host || '?'}${lock.pid === undefined ? '' : ` (pid ${lock.pid})`}`;
   const on = held.length < r.nodes.length ? ` on ${held.length} of ${r.nodes.length} nodes` : '';
   const expires = Date.parse(lock.expires);
-  const dead =
-    !Number.isNaN(expires) && expires > now.getTime()
-      ? staleReason(holderOf(lock), now)
-      : undefined;
+  const dead = !Number.isNaN(expires) && expires > now.getTime() && holderGone(holderOf(lock));
   const until = Number.isNaN(expires)
     ? 'an unreadable lock: `rotate --break-lock` removes it once you know no run holds it'
     : expires <= now.getTime()
       ? `expired at ${lock.expires}: the next run breaks it`
       : dead
-        ? `until ${lock.expires}, but ${dead.replace(/^left by /, 'held by ')}: the next run from here breaks it`
+        ? `until ${lock.expires}, but held by process ${lock.pid} on this machine, which is no longer running: the next run from here breaks it`
         : `until ${lock.expires}: a run under way, or one that died (a run on ${lock.host || 'that machine'} breaks it at once when that process is gone, any run once it has expired)`;
   return `locked by ${who} since ${lock.started || '?'}${on}, ${until}`;
 }

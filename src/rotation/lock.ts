@@ -193,14 +193,19 @@ export function holderOf(recorded: RecordedLock): LockHolder {
  */
 export function staleReason(holder: LockHolder | undefined, now: Date): string | undefined {
   if (!holder) return undefined;
-  const here = holder.host === hostname() && holder.machine === thisMachine();
-  if (here && !processAlive(holder.pid)) {
+  if (holderGone(holder)) {
     return `left by process ${holder.pid} on this machine, which is no longer running`;
   }
   if (Date.parse(holder.expires) < now.getTime()) {
     return `left by ${holder.user}@${holder.host} (pid ${holder.pid}) and expired at ${holder.expires}`;
   }
   return undefined;
+}
+
+/** Whether the holder's process ran on this very machine and is no longer running. */
+export function holderGone(holder: LockHolder): boolean {
+  const here = holder.host === hostname() && holder.machine === thisMachine();
+  return here && !processAlive(holder.pid);
 }
 
 function processAlive(pid: number): boolean {
